@@ -1,0 +1,23 @@
+// The Node-API module: one registration table. Each function converts and validates
+// its arguments (convert.h) and calls the core (cpp/mbvr.h); nothing else lives here.
+#include <napi.h>
+
+#include "backends.h"
+#include "loss.h"
+#include "similarity.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  using namespace mbvr::binding;
+  exports.Set("lossSync", Napi::Function::New(env, LossSync, "lossSync"));
+  exports.Set("loss", Napi::Function::New(env, LossAsync, "loss"));
+  exports.Set("similarity", Napi::Function::New(env, Similarity, "similarity"));
+  exports.Set("shuffledLogits", Napi::Function::New(env, ShuffledLogits, "shuffledLogits"));
+  exports.Set("backends", Napi::Function::New(env, Backends, "backends"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(mbvr, Init)

@@ -1,0 +1,48 @@
+#include "backends.h"
+
+#include "mbvr.h"
+
+namespace mbvr::binding {
+
+Napi::Value Backends(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object cpu = Napi::Object::New(env);
+  cpu.Set("available", true);
+  cpu.Set("threads", resolve_threads(0));
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  cpu.Set("simd", __builtin_cpu_supports("avx512f") ? "avx512"
+                  : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "avx2"
+                                                                                     : "baseline");
+#else
+  cpu.Set("simd", "portable");
+#endif
+
+  const CudaInfo ci = cuda_info();
+  Napi::Object cuda = Napi::Object::New(env);
+  cuda.Set("compiled", ci.compiled);
+  cuda.Set("available", ci.available);
+  Napi::Array devices = Napi::Array::New(env, ci.devices.size());
+  for (size_t i = 0; i < ci.devices.size(); ++i) {
+    const DeviceInfo& d = ci.devices[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("index", d.index);
+    o.Set("name", d.name);
+    o.Set("computeCapability", std::to_string(d.compute_major) + "." + std::to_string(d.compute_minor));
+    o.Set("totalMemory", static_cast<double>(d.total_memory));
+    devices.Set(static_cast<uint32_t>(i), o);
+  }
+  cuda.Set("devices", devices);
+  if (!ci.available) cuda.Set("reason", ci.reason);
+  if (ci.compiled) {
+    cuda.Set("runtimeVersion", ci.runtime_version);
+    cuda.Set("driverVersion", ci.driver_version);
+  }
+
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("cpu", cpu);
+  result.Set("cuda", cuda);
+  return result;
+}
+
+}  // namespace mbvr::binding

@@ -1,0 +1,169 @@
+#include "loss.h"
+
+#include <string>
+#include <vector>
+
+#include "convert.h"
+
+namespace mbvr::binding {
+namespace {
+
+// What one call needs: the core's params and the JS objects behind its pointers.
+struct LossCall {
+  LossParams params;
+  LossOutputs outputs;
+  // Gradient arrays, allocated on the JS thread before the work starts.
+  Napi::Float32Array d_query, d_fused, d_visual, d_text, d_shuffled;
+};
+
+Napi::Float32Array allocate_like(Napi::Env env, const float* input, int64_t length, float** out) {
+  if (!input) return Napi::Float32Array();
+  auto a = Napi::Float32Array::New(env, static_cast<size_t>(length));
+  *out = a.Data();
+  return a;
+}
+
+// Reads (inputs, options) from JS. Checks every kind and size; finiteness and the
+// remaining value checks are left to mbvr::validate, inside the core.
+void read_call(const Napi::CallbackInfo& info, LossCall& call) {
+  Napi::Env env = info.Env();
+  Napi::Object inputs = object_argument(info, 0, "inputs");
+  Napi::Object options = object_argument(info, 1, "options");
+  LossParams& p = call.params;
+  p.batch = size_option(inputs, "batch");
+  p.dim = size_option(inputs, "dim");
+  if (static_cast<double>(p.batch) * static_cast<double>(p.dim) > 9007199254740991.0)
+    throw to_js_error(env, ErrorKind::Range, "batch * dim is too large");
+  const int64_t n = p.batch * p.dim;
+  p.query = float_array_of_length(env, inputs.Get("query"), "query", n, "batch * dim").data;
+  p.fused = float_array_of_length(env, inputs.Get("fused"), "fused", n, "batch * dim").data;
+  if (!inputs.Get("visual").IsUndefined())
+    p.visual = float_array_of_length(env, inputs.Get("visual"), "visual", n, "batch * dim").data;
+  if (!inputs.Get("text").IsUndefined())
+    p.text = float_array_of_length(env, inputs.Get("text"), "text", n, "batch * dim").data;
+  if (!inputs.Get("shuffled").IsUndefined()) {
+    FloatArray s = float_array(env, inputs.Get("shuffled"), "shuffled");
+    if (s.length == 0 || s.length % n != 0)
+      throw to_js_error(env, ErrorKind::Range,
+                        invalid_parameter(ErrorKind::Range, "shuffled",
+                                          "a Float32Array of length batch * k * dim (a whole multiple of " +
+                                              std::to_string(n) + ")",
+                                          "length " + std::to_string(s.length))
+                            .what());
+    p.shuffled = s.data;
+    p.k = s.length / n;
+  }
+
+  p.temperature = number_option(options, "temperature", p.temperature);
+  p.alpha = number_option(options, "alpha", p.alpha);
+  p.beta = number_option(options, "beta", p.beta);
+  p.gamma = number_option(options, "gamma", p.gamma);
+  Napi::Value margin = options.Get("margin");
+  if (margin.IsTypedArray())
+    p.margin_per_row = float_array_of_length(env, margin, "margin", p.batch, "batch").data;
+  else
+    p.margin = number_option(options, "margin", 0.0);
+  if (!options.Get("labels").IsUndefined())
+    p.labels = int32_array_of_length(env, options.Get("labels"), "labels", p.batch);
+  p.normalize = bool_option(options, "normalize", true);
+  p.grads = bool_option(options, "grads", true);
+  p.backend = backend_option(options);
+  p.precision = precision_option(options);
+  p.threads = threads_option(options);
+
+  if (p.grads) {
+    LossOutputs& o = call.outputs;
+    call.d_query = allocate_like(env, p.query, n, &o.d_query);
+    call.d_fused = allocate_like(env, p.fused, n, &o.d_fused);
+    call.d_visual = allocate_like(env, p.visual, n, &o.d_visual);
+    call.d_text = allocate_like(env, p.text, n, &o.d_text);
+    call.d_shuffled = allocate_like(env, p.shuffled, n * p.k, &o.d_shuffled);
+  }
+}
+
+Napi::Object make_result(Napi::Env env, const LossCall& call) {
+  const LossOutputs& o = call.outputs;
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("loss", o.loss);
+  Napi::Object terms = Napi::Object::New(env);
+  terms.Set("qm", o.terms.qm);
+  terms.Set("mq", o.terms.mq);
+  terms.Set("v", o.terms.v);
+  terms.Set("t", o.terms.t);
+  terms.Set("ms", o.terms.ms);
+  result.Set("terms", terms);
+  if (call.params.grads) {
+    Napi::Object grads = Napi::Object::New(env);
+    grads.Set("query", call.d_query);
+    grads.Set("fused", call.d_fused);
+    if (!call.d_visual.IsEmpty()) grads.Set("visual", call.d_visual);
+    if (!call.d_text.IsEmpty()) grads.Set("text", call.d_text);
+    if (!call.d_shuffled.IsEmpty()) grads.Set("shuffled", call.d_shuffled);
+    grads.Set("temperature", o.d_temperature);
+    result.Set("grads", grads);
+  }
+  result.Set("backend", backend_name(o.backend_used));
+  return result;
+}
+
+// The async path: Execute() runs on a libuv worker thread and never touches JS. The
+// argument objects and the output arrays are held by persistent references until the
+// promise settles, so the memory the core reads and writes stays alive.
+class LossWorker : public Napi::AsyncWorker {
+ public:
+  LossWorker(Napi::Env env, const Napi::CallbackInfo& info, LossCall call)
+      : Napi::AsyncWorker(env, "mbvrLoss"), deferred_(Napi::Promise::Deferred::New(env)), call_(std::move(call)) {
+    for (size_t i = 0; i < 2; ++i)
+      if (info[i].IsObject()) keep_.push_back(Napi::Persistent(info[i].As<Napi::Object>()));
+    for (Napi::Float32Array* a : {&call_.d_query, &call_.d_fused, &call_.d_visual, &call_.d_text, &call_.d_shuffled})
+      if (!a->IsEmpty()) keep_.push_back(Napi::Persistent(a->As<Napi::Object>()));
+  }
+
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      loss(call_.outputs, call_.params);
+    } catch (const Error& e) {
+      kind_ = e.kind;
+      SetError(e.what());
+    } catch (const std::bad_alloc&) {
+      kind_ = ErrorKind::Generic;
+      SetError("mbvr ran out of memory; use a smaller batch or free memory first");
+    } catch (const std::exception& e) {
+      kind_ = ErrorKind::Generic;
+      SetError(e.what());
+    }
+  }
+  void OnOK() override { deferred_.Resolve(make_result(Env(), call_)); }
+  void OnError(const Napi::Error& e) override {
+    deferred_.Reject(to_js_error(Env(), kind_, e.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  LossCall call_;
+  std::vector<Napi::ObjectReference> keep_;
+  ErrorKind kind_ = ErrorKind::Generic;
+};
+
+}  // namespace
+
+Napi::Value LossSync(const Napi::CallbackInfo& info) {
+  LossCall call;
+  read_call(info, call);
+  guard(info.Env(), [&] { loss(call.outputs, call.params); });
+  return make_result(info.Env(), call);
+}
+
+Napi::Value LossAsync(const Napi::CallbackInfo& info) {
+  LossCall call;
+  read_call(info, call);
+  auto* worker = new LossWorker(info.Env(), info, std::move(call));
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
+}
+
+}  // namespace mbvr::binding

@@ -1,0 +1,26 @@
+// The one wording for bad arguments, shared with the native layer (cpp/mbvr.cpp):
+// "Expected <expected> for <name> but received <actual>".
+
+export type ErrorClass = typeof TypeError | typeof RangeError;
+
+/** Describes a received value for an error message: its kind, and the value when short. */
+export function describe(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'Array';
+  if (ArrayBuffer.isView(value)) return value.constructor.name;
+  if (typeof value === 'number') return `${value} of type number`;
+  if (typeof value === 'string') return `'${value}' of type string`;
+  if (typeof value === 'object') return (value as object).constructor?.name ?? 'an object';
+  return `a ${typeof value}`;
+}
+
+export function invalidParameterError(
+  name: string,
+  expected: string,
+  actual: unknown,
+  Kind: ErrorClass = TypeError,
+): Error {
+  const received = typeof actual === 'string' && Kind === RangeError ? actual : describe(actual);
+  return new Kind(`Expected ${expected} for ${name} but received ${received}`);
+}

@@ -1,0 +1,7 @@
+// mbvr: the modality-balanced contrastive loss of MBVR (Wang et al., SIGIR 2022).
+export { mbvrLoss, mbvrLossSync } from './loss';
+export { similarity, shuffledLogits } from './similarity';
+export { modalityShuffle } from './shuffle';
+export { backends } from './backends';
+export { referenceLoss } from './reference';
+export type * from './types';
