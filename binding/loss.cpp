@@ -14,6 +14,8 @@ struct LossCall {
   LossOutputs outputs;
   // Gradient arrays, allocated on the JS thread before the work starts.
   Napi::Float32Array d_query, d_fused, d_visual, d_text, d_shuffled;
+  // Every typed array the params point into (held by reference during async work).
+  std::vector<Napi::Value> held;
 };
 
 Napi::Float32Array allocate_like(Napi::Env env, const float* input, int64_t length, float** out) {
@@ -35,14 +37,18 @@ void read_call(const Napi::CallbackInfo& info, LossCall& call) {
   if (static_cast<double>(p.batch) * static_cast<double>(p.dim) > 9007199254740991.0)
     throw to_js_error(env, ErrorKind::Range, "batch * dim is too large");
   const int64_t n = p.batch * p.dim;
-  p.query = float_array_of_length(env, inputs.Get("query"), "query", n, "batch * dim").data;
-  p.fused = float_array_of_length(env, inputs.Get("fused"), "fused", n, "batch * dim").data;
-  if (!inputs.Get("visual").IsUndefined())
-    p.visual = float_array_of_length(env, inputs.Get("visual"), "visual", n, "batch * dim").data;
-  if (!inputs.Get("text").IsUndefined())
-    p.text = float_array_of_length(env, inputs.Get("text"), "text", n, "batch * dim").data;
+  const auto rows = [&](const char* name) {
+    FloatArray a = float_array_of_length(env, inputs.Get(name), name, n, "batch * dim");
+    call.held.push_back(a.value);
+    return a.data;
+  };
+  p.query = rows("query");
+  p.fused = rows("fused");
+  if (!inputs.Get("visual").IsUndefined()) p.visual = rows("visual");
+  if (!inputs.Get("text").IsUndefined()) p.text = rows("text");
   if (!inputs.Get("shuffled").IsUndefined()) {
     FloatArray s = float_array(env, inputs.Get("shuffled"), "shuffled");
+    call.held.push_back(s.value);
     if (s.length == 0 || s.length % n != 0)
       throw to_js_error(env, ErrorKind::Range,
                         invalid_parameter(ErrorKind::Range, "shuffled",
@@ -59,12 +65,16 @@ void read_call(const Napi::CallbackInfo& info, LossCall& call) {
   p.beta = number_option(options, "beta", p.beta);
   p.gamma = number_option(options, "gamma", p.gamma);
   Napi::Value margin = options.Get("margin");
-  if (margin.IsTypedArray())
+  if (margin.IsTypedArray()) {
     p.margin_per_row = float_array_of_length(env, margin, "margin", p.batch, "batch").data;
-  else
+    call.held.push_back(margin);
+  } else {
     p.margin = number_option(options, "margin", 0.0);
-  if (!options.Get("labels").IsUndefined())
+  }
+  if (!options.Get("labels").IsUndefined()) {
     p.labels = int32_array_of_length(env, options.Get("labels"), "labels", p.batch);
+    call.held.push_back(options.Get("labels"));
+  }
   p.normalize = bool_option(options, "normalize", true);
   p.grads = bool_option(options, "grads", true);
   p.backend = backend_option(options);
@@ -111,12 +121,14 @@ Napi::Object make_result(Napi::Env env, const LossCall& call) {
 // promise settles, so the memory the core reads and writes stays alive.
 class LossWorker : public Napi::AsyncWorker {
  public:
-  LossWorker(Napi::Env env, const Napi::CallbackInfo& info, LossCall call)
+  LossWorker(Napi::Env env, LossCall call)
       : Napi::AsyncWorker(env, "mbvrLoss"), deferred_(Napi::Promise::Deferred::New(env)), call_(std::move(call)) {
-    for (size_t i = 0; i < 2; ++i)
-      if (info[i].IsObject()) keep_.push_back(Napi::Persistent(info[i].As<Napi::Object>()));
-    for (Napi::Float32Array* a : {&call_.d_query, &call_.d_fused, &call_.d_visual, &call_.d_text, &call_.d_shuffled})
-      if (!a->IsEmpty()) keep_.push_back(Napi::Persistent(a->As<Napi::Object>()));
+    for (Napi::Value v : call_.held) inputs_.push_back(Napi::Persistent(v.As<Napi::Object>()));
+    call_.held.clear();
+    // napi_values die with the calling scope: hold the output arrays by reference and
+    // take them back in OnOK.
+    for (size_t g = 0; g < kGrads; ++g)
+      if (!grad(g).IsEmpty()) grads_[g] = Napi::Persistent(grad(g).As<Napi::Object>());
   }
 
   Napi::Promise promise() { return deferred_.Promise(); }
@@ -136,15 +148,27 @@ class LossWorker : public Napi::AsyncWorker {
       SetError(e.what());
     }
   }
-  void OnOK() override { deferred_.Resolve(make_result(Env(), call_)); }
+  void OnOK() override {
+    for (size_t g = 0; g < kGrads; ++g)
+      if (!grads_[g].IsEmpty()) grad(g) = grads_[g].Value().As<Napi::Float32Array>();
+    deferred_.Resolve(make_result(Env(), call_));
+  }
   void OnError(const Napi::Error& e) override {
     deferred_.Reject(to_js_error(Env(), kind_, e.Message()).Value());
   }
 
  private:
+  static constexpr size_t kGrads = 5;
+  Napi::Float32Array& grad(size_t g) {
+    Napi::Float32Array* all[kGrads] = {&call_.d_query, &call_.d_fused, &call_.d_visual, &call_.d_text,
+                                       &call_.d_shuffled};
+    return *all[g];
+  }
+
   Napi::Promise::Deferred deferred_;
   LossCall call_;
-  std::vector<Napi::ObjectReference> keep_;
+  std::vector<Napi::ObjectReference> inputs_;  // keeps the input arrays alive
+  Napi::ObjectReference grads_[kGrads];
   ErrorKind kind_ = ErrorKind::Generic;
 };
 
@@ -160,7 +184,7 @@ Napi::Value LossSync(const Napi::CallbackInfo& info) {
 Napi::Value LossAsync(const Napi::CallbackInfo& info) {
   LossCall call;
   read_call(info, call);
-  auto* worker = new LossWorker(info.Env(), info, std::move(call));
+  auto* worker = new LossWorker(info.Env(), std::move(call));
   Napi::Promise promise = worker->promise();
   worker->Queue();
   return promise;

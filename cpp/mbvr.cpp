@@ -51,10 +51,16 @@ int resolve_threads(int requested) {
 
 namespace {
 
+// As JavaScript prints numbers: NaN and Infinity rather than nan and inf.
 std::string number(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  for (int digits = 1;; ++digits) {  // the shortest text that reads back as v
+    std::ostringstream s;
+    s.precision(digits);
+    s << v;
+    if (digits >= 17 || std::stod(s.str()) == v) return s.str();
+  }
 }
 
 // Throws a RangeError naming `name` at the first NaN or infinity of x[0..n).

@@ -15,12 +15,17 @@ export function describe(value: unknown): string {
   return `a ${typeof value}`;
 }
 
+/** A received value already put into words ("length 5"), used as is in the message. */
+export class Described {
+  constructor(readonly text: string) {}
+}
+
 export function invalidParameterError(
   name: string,
   expected: string,
   actual: unknown,
   Kind: ErrorClass = TypeError,
 ): Error {
-  const received = typeof actual === 'string' && Kind === RangeError ? actual : describe(actual);
+  const received = actual instanceof Described ? actual.text : describe(actual);
   return new Kind(`Expected ${expected} for ${name} but received ${received}`);
 }

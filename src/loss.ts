@@ -1,5 +1,5 @@
 // mbvrLoss / mbvrLossSync: validate, resolve tensor-likes, call the addon.
-import { invalidParameterError } from './errors';
+import { Described, invalidParameterError } from './errors';
 import { native, type NativeInputs, type NativeOptions } from './native';
 import { readMatrix, type MatrixView } from './tensor';
 import type { MbvrInputs, MbvrOptions, MbvrResult } from './types';
@@ -21,14 +21,14 @@ function resolveSizes(inputs: Record<string, unknown>, query: MatrixView): { bat
   const batch = positiveInteger(inputs.batch ?? fromShape?.[0], 'batch');
   const dim = positiveInteger(inputs.dim ?? fromShape?.[1], 'dim');
   if (fromShape && (fromShape[0] !== batch || fromShape[1] !== dim))
-    throw invalidParameterError('query', `shape [${batch}, ${dim}] (batch, dim)`, `shape [${fromShape.join(', ')}]`, RangeError);
+    throw invalidParameterError('query', `shape [${batch}, ${dim}] (batch, dim)`, new Described(`shape [${fromShape.join(', ')}]`), RangeError);
   return { batch, dim };
 }
 
 function checkRows(view: MatrixView, name: string, rows: number, dim: number): Float32Array {
   requireLength(view.data, rows * dim, name, rows === 1 ? 'dim' : 'batch * dim');
   if (view.shape && view.shape.length >= 2 && view.shape[view.shape.length - 1] !== dim)
-    throw invalidParameterError(name, `a last dimension of ${dim} (dim)`, `shape [${view.shape.join(', ')}]`, RangeError);
+    throw invalidParameterError(name, `a last dimension of ${dim} (dim)`, new Described(`shape [${view.shape.join(', ')}]`), RangeError);
   return view.data;
 }
 
@@ -53,7 +53,7 @@ export function prepareLoss(inputs: MbvrInputs, options: MbvrOptions = {}): [Nat
       throw invalidParameterError(
         'shuffled',
         `a length that is a whole multiple of ${n} (batch * k * dim)`,
-        `length ${s.length}`,
+        new Described(`length ${s.length}`),
         RangeError,
       );
     out.shuffled = s;

@@ -47,6 +47,12 @@ export interface NativeModule {
 const packageRoot = path.join(__dirname, '..');
 
 function load(): NativeModule {
+  // MBVR_ADDON_PATH: an explicit .node file (sanitizer builds, side-by-side benchmarks).
+  const explicit = process.env.MBVR_ADDON_PATH;
+  if (explicit) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(path.resolve(explicit)) as NativeModule;
+  }
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;

@@ -1,5 +1,5 @@
 // Float32Array-or-tensor-like arguments: reads the data and the sizes a tensor carries.
-import { describe, invalidParameterError } from './errors';
+import { Described, describe, invalidParameterError } from './errors';
 import type { Matrix, TensorLike } from './types';
 
 export interface MatrixView {
@@ -36,7 +36,7 @@ export function readMatrix(value: unknown, name: string): MatrixView {
   if (typeof data === 'function') {
     // A tfjs Tensor: data() is async, dataSync() is the synchronous read.
     if (typeof value.dataSync !== 'function')
-      throw invalidParameterError(`${name}.data`, 'a Float32Array', 'a function');
+      throw invalidParameterError(`${name}.data`, 'a Float32Array', new Described('a function'));
     data = value.dataSync();
   }
   if (!(data instanceof Float32Array))
@@ -45,10 +45,10 @@ export function readMatrix(value: unknown, name: string): MatrixView {
   if (shapeValue === undefined) return { data };
   const shape = checkShape(Array.from(shapeValue), name);
   if ((value.offset !== undefined && value.offset !== 0) || !isContiguous(shape, value.stride))
-    throw invalidParameterError(name, 'a contiguous row-major tensor', 'a strided view');
+    throw invalidParameterError(name, 'a contiguous row-major tensor', new Described('a strided view'));
   const size = shape.reduce((a, b) => a * b, 1);
   if (size !== data.length)
-    throw invalidParameterError(name, `data of length ${size} (its shape)`, `length ${data.length}`, RangeError);
+    throw invalidParameterError(name, `data of length ${size} (its shape)`, new Described(`length ${data.length}`), RangeError);
   return { data, shape };
 }
 

@@ -1,6 +1,6 @@
 // Argument checks with user-facing wording (one formatter: errors.ts). The binding
 // re-checks kinds and sizes, so these exist for clear messages, early.
-import { invalidParameterError } from './errors';
+import { Described, invalidParameterError } from './errors';
 import type { Backend, Precision } from './types';
 
 export function requireObject(value: unknown, name: string): Record<string, unknown> {
@@ -32,7 +32,7 @@ export function optionalChoice<T extends string>(value: unknown, name: string, c
   if (value === undefined) return;
   const expected = `one of ${choices.map((c) => `'${c}'`).join(', ')}`;
   if (typeof value !== 'string') throw invalidParameterError(name, expected, value);
-  if (!choices.includes(value as T)) throw invalidParameterError(name, expected, `'${value}'`, RangeError);
+  if (!choices.includes(value as T)) throw invalidParameterError(name, expected, new Described(`'${value}'`), RangeError);
 }
 
 export const BACKENDS: readonly Backend[] = ['auto', 'cpu', 'cuda'];
@@ -40,7 +40,7 @@ export const PRECISIONS: readonly Precision[] = ['fp32', 'tf32', 'bf16'];
 
 export function requireLength(data: ArrayLike<unknown>, length: number, name: string, shape: string): void {
   if (data.length !== length)
-    throw invalidParameterError(name, `a length of ${length} (${shape})`, `length ${data.length}`, RangeError);
+    throw invalidParameterError(name, `a length of ${length} (${shape})`, new Described(`length ${data.length}`), RangeError);
 }
 
 export function optionalThreads(value: unknown): void {

@@ -1,0 +1,116 @@
+// Shared test helpers: seeded random inputs, relative errors, the backend under test.
+import assert from 'node:assert/strict';
+import type { MbvrOptions, Precision } from '../src/types';
+
+/** The backend and precision the suite runs the native code with (GPU runs set these). */
+export const backend = (process.env.MBVR_TEST_BACKEND ?? 'cpu') as 'cpu' | 'cuda';
+export const precision = (process.env.MBVR_TEST_PRECISION ?? 'fp32') as Precision;
+/** SPEC section 4: relative error bound per precision. */
+export const tolerance = { fp32: 1e-5, tf32: 2e-3, bf16: 2e-2 }[precision];
+
+/** Fresh inputs every run; the seed is printed so a failure can be replayed. */
+export const suiteSeed = Number(process.env.MBVR_TEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
+console.log(`# random seed ${suiteSeed} (replay with MBVR_TEST_SEED=${suiteSeed})`);
+
+export type Random = () => number;
+
+export function rng(seed: number): Random {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randInt(random: Random, lo: number, hi: number): number {
+  return lo + Math.floor(random() * (hi - lo + 1));
+}
+
+/** Standard normal entries scaled by 1/sqrt(dim): rows of about unit norm. */
+export function randomRows(random: Random, rows: number, dim: number): Float32Array {
+  const out = new Float32Array(rows * dim);
+  const scale = 1 / Math.sqrt(dim);
+  for (let i = 0; i < out.length; i += 2) {
+    const u = Math.max(random(), 1e-12);
+    const v = random();
+    const r = Math.sqrt(-2 * Math.log(u)) * scale;
+    out[i] = r * Math.cos(2 * Math.PI * v);
+    if (i + 1 < out.length) out[i + 1] = r * Math.sin(2 * Math.PI * v);
+  }
+  return out;
+}
+
+export interface Case {
+  batch: number;
+  dim: number;
+  k: number;
+  query: Float32Array;
+  fused: Float32Array;
+  visual: Float32Array;
+  text: Float32Array;
+  shuffled: Float32Array;
+}
+
+export function randomCase(random: Random, batch: number, dim: number, k: number): Case {
+  return {
+    batch,
+    dim,
+    k,
+    query: randomRows(random, batch, dim),
+    fused: randomRows(random, batch, dim),
+    visual: randomRows(random, batch, dim),
+    text: randomRows(random, batch, dim),
+    shuffled: randomRows(random, batch * k, dim),
+  };
+}
+
+/** Random options covering every switch: labels with duplicates, per-row margins, ... */
+export function randomOptions(random: Random, batch: number): MbvrOptions {
+  const options: MbvrOptions = {
+    temperature: Math.exp(Math.log(0.01) + random() * Math.log(100)), // log-uniform in [0.01, 1]
+    alpha: random() < 0.2 ? 0 : random() * 2,
+    beta: random() < 0.2 ? 0 : random() * 2,
+    gamma: random() < 0.2 ? 0 : random() * 2,
+    normalize: random() < 0.75,
+  };
+  const m = random();
+  if (m < 0.3) options.margin = random() * 0.5;
+  else if (m < 0.6) options.margin = Float32Array.from({ length: batch }, () => random() * 0.5);
+  if (random() < 0.5) {
+    const ids = Math.max(1, Math.floor(batch * (0.3 + random() * 0.7)));
+    options.labels = Int32Array.from({ length: batch }, () => randInt(random, 0, ids - 1));
+  }
+  return options;
+}
+
+export function relativeError(out: ArrayLike<number>, ref: ArrayLike<number>): number {
+  assert.equal(out.length, ref.length, 'lengths differ');
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < ref.length; i++) {
+    num += (out[i] - ref[i]) ** 2;
+    den += ref[i] ** 2;
+  }
+  if (den === 0) return Math.sqrt(num);
+  return Math.sqrt(num / den);
+}
+
+export function scalarError(out: number, ref: number): number {
+  return Math.abs(out - ref) / Math.max(Math.abs(ref), 1e-30);
+}
+
+export function hasNonFinite(x: ArrayLike<number>): boolean {
+  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) return true;
+  return false;
+}
+
+export function sameBits(a: Float32Array, b: Float32Array): boolean {
+  if (a.length !== b.length) return false;
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return false;
+  return true;
+}

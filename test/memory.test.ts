@@ -1,0 +1,31 @@
+// Memory is O(B * D): at B = 16384, D = 64 a single B x B float matrix is 1 GiB; the
+// loss must grow the process by far less. Measured in a fresh child process.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { backend } from './helpers';
+
+const child = `
+const { mbvrLossSync } = require('mbvr');
+const B = 16384, D = 64;
+const rows = (n) => { const a = new Float32Array(n); for (let i = 0; i < n; i++) a[i] = Math.sin(i * 12.9898) ; return a; };
+const inputs = { batch: B, dim: D, query: rows(B * D), fused: rows(B * D).reverse(), visual: rows(B * D).map((x) => -x),
+                 text: rows(B * D).map((x) => x * 0.5 + 0.1), shuffled: rows(B * D).map((x) => 1 - x) };
+const before = process.resourceUsage().maxRSS * 1024;  // peak so far, inputs allocated
+const out = mbvrLossSync(inputs, { backend: process.argv[1] });
+const after = process.resourceUsage().maxRSS * 1024;
+console.log(JSON.stringify({ growth: after - before, loss: out.loss }));
+`;
+
+describe('memory', () => {
+  it('B = 16384, D = 64: peak RSS grows by far less than one B x B matrix (1 GiB)', () => {
+    const output = execFileSync(process.execPath, ['-e', child, backend], { cwd: path.join(__dirname, '..'), encoding: 'utf8' });
+    const { growth, loss } = JSON.parse(output) as { growth: number; loss: number };
+    const bxb = 16384 * 16384 * 4;
+    console.log(`# peak RSS growth ${(growth / 2 ** 20).toFixed(1)} MiB (B x B matrix: ${bxb / 2 ** 20} MiB)`);
+    assert.ok(Number.isFinite(loss));
+    // Gradients (5 x 4 MiB) and normalised copies (5 x 4 MiB) are expected; 1/8 of B x B is not.
+    assert.ok(growth < bxb / 8, `grew ${growth} bytes`);
+  });
+});
