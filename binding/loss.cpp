@@ -148,16 +148,34 @@ class LossWorker : public Napi::AsyncWorker {
       SetError(e.what());
     }
   }
+  // Settling may fail when the environment is being torn down (a worker_thread
+  // terminated, or the process exiting, while the work ran): then there is nobody
+  // to tell, and an exception escaping here would abort the process.
   void OnOK() override {
-    for (size_t g = 0; g < kGrads; ++g)
-      if (!grads_[g].IsEmpty()) grad(g) = grads_[g].Value().As<Napi::Float32Array>();
-    deferred_.Resolve(make_result(Env(), call_));
+    settle([&] {
+      for (size_t g = 0; g < kGrads; ++g)
+        if (!grads_[g].IsEmpty()) grad(g) = grads_[g].Value().As<Napi::Float32Array>();
+      deferred_.Resolve(make_result(Env(), call_));
+    });
   }
   void OnError(const Napi::Error& e) override {
-    deferred_.Reject(to_js_error(Env(), kind_, e.Message()).Value());
+    settle([&] { deferred_.Reject(to_js_error(Env(), kind_, e.Message()).Value()); });
   }
 
  private:
+  template <class Fn>
+  void settle(Fn fn) {
+    try {
+      fn();
+    } catch (const Napi::Error& e) {
+      try {
+        deferred_.Reject(e.Value());
+      } catch (...) {
+      }
+    } catch (...) {
+    }
+  }
+
   static constexpr size_t kGrads = 5;
   Napi::Float32Array& grad(size_t g) {
     Napi::Float32Array* all[kGrads] = {&call_.d_query, &call_.d_fused, &call_.d_visual, &call_.d_text,

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <utility>
 #include <sstream>
 #include <thread>
 
@@ -87,6 +88,46 @@ void require_finite(const float* x, int64_t n, const char* name, int threads) {
     }
 }
 
+// The largest Euclidean row norm of x (rows x dim), in double.
+double max_row_norm(const float* x, int64_t rows, int64_t dim, int threads) {
+  constexpr int64_t kRows = 256;
+  const int64_t chunks = (rows + kRows - 1) / kRows;
+  std::vector<double> largest(chunks, 0.0);
+  cpu::parallel_for(threads, chunks, [&](int64_t c, int) {
+    for (int64_t i = c * kRows; i < std::min(rows, (c + 1) * kRows); ++i) {
+      double ss = 0;
+      for (int64_t d = 0; d < dim; ++d) ss += static_cast<double>(x[i * dim + d]) * x[i * dim + d];
+      largest[c] = std::max(largest[c], ss);
+    }
+  });
+  return std::sqrt(*std::max_element(largest.begin(), largest.end()));
+}
+
+// Without normalisation the kernels form q . x and (q . x - margin) / tau in float32:
+// refuse rows so large that these could overflow (|q . x| <= |q| |x|), rather than
+// return infinities.
+void require_representable_logits(const LossParams& p, int threads) {
+  constexpr double kLimit = 1e30;  // far below FLT_MAX (3.4e38), leaving room for sums
+  const double q = max_row_norm(p.query, p.batch, p.dim, threads);
+  const std::pair<const float*, const char*> docs[] = {
+      {p.fused, "fused"}, {p.visual, "visual"}, {p.text, "text"}, {p.shuffled, "shuffled"}};
+  double margin = std::abs(p.margin);
+  if (p.margin_per_row)
+    for (int64_t i = 0; i < p.batch; ++i) margin = std::max(margin, std::abs(static_cast<double>(p.margin_per_row[i])));
+  for (const auto& [x, name] : docs) {
+    if (!x) continue;
+    const int64_t rows = x == p.shuffled ? p.batch * p.k : p.batch;
+    const double bound = q * max_row_norm(x, rows, p.dim, threads) + margin;
+    if (bound > kLimit || bound / p.temperature > kLimit)
+      throw invalid_parameter(
+          ErrorKind::Range, std::string("query and ") + name,
+          "rows whose dot products divided by temperature stay below 1e30 when normalize is false "
+          "(pass normalize: true or rescale the rows)",
+          "row norms up to " + number(q) + " and " + number(bound / std::max(q, 1e-300)) + " with temperature " +
+              number(p.temperature));
+  }
+}
+
 void require_positive_size(int64_t v, const char* name) {
   if (v < 1) throw invalid_parameter(ErrorKind::Range, name, "an integer >= 1", std::to_string(v));
 }
@@ -158,6 +199,7 @@ void validate(const LossParams& p) {
   if (p.text) require_finite(p.text, n, "text", threads);
   if (p.shuffled) require_finite(p.shuffled, n * p.k, "shuffled", threads);
   if (p.margin_per_row) require_finite(p.margin_per_row, p.batch, "margin", threads);
+  if (!p.normalize) require_representable_logits(p, threads);
 }
 
 void loss(LossOutputs& out, const LossParams& p) {

@@ -18,7 +18,31 @@ const after = process.resourceUsage().maxRSS * 1024;
 console.log(JSON.stringify({ growth: after - before, loss: out.loss }));
 `;
 
+const repeated = `
+const { mbvrLossSync, mbvrLoss } = require('mbvr');
+const B = 64, D = 32;
+const a = Float32Array.from({ length: B * D }, (_, i) => Math.sin(i));
+const call = () => mbvrLossSync({ batch: B, dim: D, query: a, fused: a, visual: a, text: a, shuffled: a }, { backend: process.argv[1] });
+const rss = () => { global.gc(); return process.memoryUsage().rss; };
+(async () => {
+  for (let i = 0; i < 300; i++) call();
+  const before = rss();
+  for (let i = 0; i < 3000; i++) call();
+  for (let i = 0; i < 30; i++) await Promise.all(Array.from({ length: 10 }, () => mbvrLoss({ batch: B, dim: D, query: a, fused: a, visual: a, text: a, shuffled: a }, { backend: process.argv[1] })));
+  for (let i = 0; i < 300; i++) { try { mbvrLossSync({ batch: B, dim: D, query: a, fused: a.subarray(1) }); } catch {} }
+  console.log(JSON.stringify({ growth: rss() - before }));
+})();
+`;
+
 describe('memory', () => {
+  it('3,600 calls (sync, async, failing) do not leak', () => {
+    const output = execFileSync(process.execPath, ['--expose-gc', '-e', repeated, backend], { cwd: path.join(__dirname, '..'), encoding: 'utf8' });
+    const { growth } = JSON.parse(output) as { growth: number };
+    console.log(`# RSS growth over 3,600 calls: ${(growth / 2 ** 20).toFixed(1)} MiB`);
+    // Each call allocates about 50 KiB of outputs and scratch: a leak would show ~180 MiB.
+    assert.ok(growth < 24 * 2 ** 20, `grew ${growth} bytes`);
+  });
+
   it('B = 16384, D = 64: peak RSS grows by far less than one B x B matrix (1 GiB)', () => {
     const output = execFileSync(process.execPath, ['-e', child, backend], { cwd: path.join(__dirname, '..'), encoding: 'utf8' });
     const { growth, loss } = JSON.parse(output) as { growth: number; loss: number };
