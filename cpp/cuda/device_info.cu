@@ -3,9 +3,12 @@
 // and at least one device exists.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <mutex>
+#include <string>
 
 #include "cuda_backend.h"
+#include "softmax_tiles.cuh"
 
 namespace mbvr::cuda {
 namespace {
@@ -50,10 +53,28 @@ CudaInfo probe() {
     dev.total_memory = prop.totalGlobalMem;
     info.devices.push_back(dev);
   }
-  bool usable = false;
-  for (const auto& dev : info.devices) usable |= dev.compute_major >= 8;
-  if (!usable) {
+  bool usable = false, new_enough = false;
+  // The tile kernels' smaller version needs this much shared memory per block (about
+  // 106 KB: A100, H100, H200 have it; sm_86 / sm_89 / sm_120 cards offer 99 KB).
+  size_t need = 0;
+  for (Precision p : {Precision::Fp32, Precision::Tf32, Precision::Bf16}) need = std::max(need, tile_smem_bytes(p, 2));
+  std::string small_gpu;
+  for (const auto& dev : info.devices) {
+    if (dev.compute_major < 8) continue;
+    new_enough = true;
+    int optin = 0;
+    cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev.index);
+    if (static_cast<size_t>(optin) >= need) usable = true;
+    else small_gpu = dev.name + " offers " + std::to_string(optin / 1024) + " KB";
+  }
+  cudaGetLastError();
+  if (!new_enough) {
     info.reason = "no CUDA device of compute capability 8.0 or newer was found (mbvr's kernels need Ampere or later)";
+    return info;
+  }
+  if (!usable) {
+    info.reason = "mbvr's CUDA kernels need " + std::to_string(need / 1024) +
+                  " KB of shared memory per block and no device has it (" + small_gpu + "); use backend: 'cpu'";
     return info;
   }
   info.available = true;

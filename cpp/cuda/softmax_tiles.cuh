@@ -1,0 +1,114 @@
+// The two tile kernels of the loss (the GPU side of cpu/softmax_tiles) and their small
+// follow-up kernels. Both kernels run a list of *jobs*; a job owns a set of rows ("own",
+// 128 per CTA) and walks every row block of another set ("walk"), recomputing the logit
+// tile z = S / tau of each pair on the fly (never a B x B buffer):
+//
+//   lse_tiles   per own row, the online log-sum-exp (running max, sum) of its logits,
+//               over the walked blocks of its split; partials per split, merged by
+//               lse_merge in split order.
+//               jobs: (Q^; M^) row stats of L_qm, (Q^; V^) of L_v, (Q^; T^) of L_t, and
+//               (M^; Q^) = the column stats of L_mq (the transposed problem).
+//   grad_tiles  per tile, G = dL/dz from the statistics, then dOwn += G Walk:
+//               jobs: (Q^; M^, V^, T^) -> dQ^ (and sum G z for dL/dtau),
+//                     (M^; Q^) -> dM^, (V^; Q^) -> dV^, (T^; Q^) -> dT^.
+//
+// Grid: (own blocks, jobs, walk splits). A split walks a fixed range of blocks, so a
+// small batch still fills the GPU; its gradient partials go to their own slice and
+// sum_slices adds the slices in split order. Every reduction has a fixed order: the
+// results do not depend on scheduling, and no atomics are used.
+#pragma once
+
+#include <cstdint>
+
+#include "common.cuh"
+
+namespace mbvr::cuda {
+
+constexpr int kMaxJobs = 4;
+constexpr int kMaxTerms = 3;
+
+// One softmax term seen from a job: logits z_ab = c(own_a, walk_b) / tau.
+struct TileTerm {
+  const void* own = nullptr;   // own rows: float (fp32/tf32) or bf16 (bf16), pitch Dp
+  const void* walk = nullptr;  // walked rows, same type
+  // grad_tiles: g = scale * (exp(z - lse_own[a]) + exp(z - lse_walk[b]) - ndir * [a == b]);
+  // a null lse drops its softmax. Both arrays have Bp entries.
+  const float* lse_own = nullptr;
+  const float* lse_walk = nullptr;
+  float scale = 0;  // weight / B
+  float ndir = 0;   // softmaxes the positive belongs to (1 or 2)
+  int margin = 0;   // 1: the fused term (the margin lowers the diagonal)
+};
+
+struct TileJob {
+  TileTerm term[kMaxTerms];
+  int nterms = 0;
+  // lse_tiles outputs: [split][Bp] running max and sum; z of the diagonal (or null).
+  float* part_max = nullptr;
+  float* part_sum = nullptr;
+  float* positive = nullptr;
+  // grad_tiles outputs: split 0 accumulates into grad, split s >= 1 into
+  // grad_partials + (s - 1) * slice (all pre-zeroed); null grad: no product (only dtau).
+  float* grad = nullptr;
+  float* grad_partials = nullptr;
+  double* dtau = nullptr;  // [split * nblocks + block]: sum of g * z, or null
+};
+
+struct TileArgs {
+  TileJob job[kMaxJobs];
+  int njobs = 0;
+  int64_t batch = 0;   // B
+  int64_t bp = 0;      // padded B
+  int64_t pitch = 0;   // Dp (also the depth of every product)
+  int64_t slice = 0;   // Bp * Dp
+  int nblocks = 0;     // Bp / 128
+  int nsplit = 1;      // walk splits
+  int per_split = 1;   // walked blocks per split
+  float inv_tau = 0;
+  const int32_t* labels = nullptr;  // B, or null
+  const float* margin = nullptr;    // B per-row margins
+};
+
+// Kernel version: 1 = double-buffered operands (one CTA per SM), 2 = single buffer
+// (two CTAs per SM where shared memory allows). Same arithmetic, same bits.
+size_t tile_smem_bytes(Precision precision, int version);
+
+// split: tf32 logits in 3xTF32 (see choose_tile_math); ignored for fp32 and bf16.
+void launch_lse_tiles(const TileArgs& args, Precision precision, int version, bool split, cudaStream_t stream);
+void launch_grad_tiles(const TileArgs& args, Precision precision, int version, bool split, cudaStream_t stream);
+
+// The arithmetic of the tile products for a requested precision. The rounding error of
+// a logit is about e * |c| / (sqrt(D) * tau) for unit-scale rows in random directions
+// (e = 4e-4 for tf32 operands, 1.6e-3 for bf16), and dL/dz inherits it. So:
+//   tf32: plain while tau * sqrt(D) >= 0.8 (tau >= 0.035 at D = 512), else the logits in
+//         3xTF32 (split = true: three tf32 products, about 2.2x the time of a step);
+//   bf16: bf16 while tau * sqrt(D) >= 0.32 (tau >= 0.014 at D = 512), else tf32 tiles;
+//   fp32: FFMA.
+// This keeps the SPEC's 2e-3 (tf32) and 2e-2 (bf16) down to tau = 0.01.
+// MBVR_TF32_SPLIT=0|1 and MBVR_BF16_FALLBACK=0|1 force the choices.
+struct TileMath {
+  Precision precision;  // engine: Fp32 (FFMA), Tf32 or Bf16
+  bool split;           // tf32 logits in 3xTF32
+};
+TileMath choose_tile_math(Precision requested, double temperature, int64_t dim);
+
+// lse[j][i] = merge over splits of (part_max, part_sum)[j]: max + log(sum); 0 for padded rows.
+struct MergeArgs {
+  const float* part_max[kMaxJobs] = {};
+  const float* part_sum[kMaxJobs] = {};
+  float* lse[kMaxJobs] = {};
+  int njobs = 0;
+  int nsplit = 1;
+  int64_t batch = 0, bp = 0;
+};
+void launch_lse_merge(const MergeArgs& args, cudaStream_t stream);
+
+// out[e] += sum_{s < nextra} partials[s * slice + e], s in order; e < n.
+void launch_sum_slices(float* out, const float* partials, int nextra, int64_t slice, int64_t n,
+                       cudaStream_t stream);
+
+// Chooses the kernel version for the current device (MBVR_CUDA_KERNEL=1|2 overrides) and
+// checks that its shared memory fits; throws a clear Error when no version fits.
+int choose_tile_version(Precision precision);
+
+}  // namespace mbvr::cuda
