@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "backends.h"
+#include "cuda_session.h"
 #include "loss.h"
 #include "similarity.h"
 
@@ -15,6 +16,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("similarity", Napi::Function::New(env, Similarity, "similarity"));
   exports.Set("shuffledLogits", Napi::Function::New(env, ShuffledLogits, "shuffledLogits"));
   exports.Set("backends", Napi::Function::New(env, Backends, "backends"));
+  exports.Set("CudaTensor", CudaTensor::Define(env));
+  exports.Set("CudaSession", CudaSession::Define(env));
   return exports;
 }
 

@@ -1,5 +1,6 @@
 // Stands in for the CUDA backend when the addon is built without nvcc.
 #include "cuda/cuda_backend.h"
+#include "cuda/device_tensors.h"
 
 namespace mbvr::cuda {
 namespace {
@@ -20,5 +21,27 @@ CudaInfo info() {
 void loss(LossOutputs&, const LossParams&) { unavailable(); }
 void similarity(float*, const SimilarityParams&) { unavailable(); }
 void shuffled_logits(float*, const ShuffledLogitsParams&) { unavailable(); }
+
+// The device-resident API: nothing can be created without CUDA.
+PinnedBuffer::PinnedBuffer(int64_t) { unavailable(); }
+PinnedBuffer::~PinnedBuffer() = default;
+PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& o) noexcept {
+  ptr_ = o.ptr_;
+  size_ = o.size_;
+  o.ptr_ = nullptr;
+  o.size_ = 0;
+  return *this;
+}
+DeviceMatrix::DeviceMatrix(int64_t, int64_t) { unavailable(); }
+DeviceMatrix::~DeviceMatrix() = default;
+void DeviceMatrix::upload(const float*) { unavailable(); }
+void DeviceMatrix::download(float*) const { unavailable(); }
+struct LossSession::Impl {};
+LossSession::LossSession() { unavailable(); }
+LossSession::~LossSession() = default;
+void LossSession::loss(LossOutputs&, const DeviceLossInputs&, const DeviceLossGrads&, const LossParams&) {
+  unavailable();
+}
+size_t LossSession::workspace_bytes() const { return 0; }
 
 }  // namespace mbvr::cuda

@@ -3,5 +3,7 @@ export { mbvrLoss, mbvrLossSync } from './loss';
 export { similarity, shuffledLogits } from './similarity';
 export { modalityShuffle } from './shuffle';
 export { backends } from './backends';
+export { CudaSession, CudaTensor } from './cuda';
+export type { CudaLossInputs, CudaLossOptions, CudaLossResult } from './cuda';
 export { referenceLoss } from './reference';
 export type * from './types';

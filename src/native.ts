@@ -1,7 +1,7 @@
 // The native module, typed once and kept private. Loaded with node-gyp-build from
 // build/Release (a local build) or prebuilds/<platform>-<arch>/ (shipped binaries).
 import * as path from 'node:path';
-import type { BackendsInfo, MbvrResult } from './types';
+import type { BackendsInfo, MbvrResult, MbvrTerms } from './types';
 
 /** Arguments as the binding takes them: Float32Arrays and plain sizes, already checked. */
 export interface NativeInputs {
@@ -28,7 +28,28 @@ export interface NativeOptions {
   threads?: number;
 }
 
+/** A native CudaTensor (binding/cuda_session.cpp). */
+export interface NativeCudaTensor {
+  readonly rows: number;
+  readonly dim: number;
+  readonly disposed: boolean;
+  upload(data: Float32Array): NativeCudaTensor;
+  download(): Float32Array;
+  dispose(): void;
+}
+
+type RawLossResult = { loss: number; terms: MbvrTerms; grads?: Record<string, unknown>; backend: 'cuda' };
+
+export interface NativeCudaSession {
+  loss(inputs: Record<string, unknown>, options: object): Promise<RawLossResult>;
+  lossSync(inputs: Record<string, unknown>, options: object): RawLossResult;
+  readonly workspaceBytes: number;
+  dispose(): void;
+}
+
 export interface NativeModule {
+  CudaTensor: new (rows: number, dim: number, data?: Float32Array) => NativeCudaTensor;
+  CudaSession: new () => NativeCudaSession;
   lossSync(inputs: NativeInputs, options: NativeOptions): MbvrResult;
   loss(inputs: NativeInputs, options: NativeOptions): Promise<MbvrResult>;
   similarity(

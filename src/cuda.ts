@@ -1,0 +1,156 @@
+// The device-resident CUDA path, for training loops where host <-> device copies would
+// otherwise dominate: upload embeddings once as CudaTensors, compute the loss on them
+// with a CudaSession, keep the gradients on the GPU and download them when wanted.
+//
+//   const session = new CudaSession();                     // throws the reason without a GPU
+//   const q = CudaTensor.from(query, { rows: B, dim: D });  // page-locked staging copies
+//   const out = await session.loss({ query: q, fused: m, visual: v, text: t, shuffled: s }, { temperature: 0.05 });
+//   const dq = out.grads!.query.download();                 // Float32Array, when needed
+//   q.upload(nextQuery);                                    // reuse the device memory
+//   session.dispose(); q.dispose();                         // or leave it to the GC
+import { invalidParameterError } from './errors';
+import { native, type NativeCudaTensor } from './native';
+import { readMatrix } from './tensor';
+import type { MbvrOptions, MbvrTerms, Matrix } from './types';
+import { PRECISIONS, optionalBoolean, optionalChoice, optionalNumber, positiveInteger, requireObject } from './validate';
+
+/** rows x dim floats in GPU memory. */
+export class CudaTensor {
+  /** @internal */
+  readonly handle: NativeCudaTensor;
+
+  /** @internal */
+  constructor(handle: NativeCudaTensor) {
+    this.handle = handle;
+  }
+
+  /** A zero-filled tensor on the GPU. */
+  static zeros(rows: number, dim: number): CudaTensor {
+    positiveInteger(rows, 'rows');
+    positiveInteger(dim, 'dim');
+    return new CudaTensor(new (native().CudaTensor)(rows, dim));
+  }
+
+  /** Uploads a Float32Array (or a tensor-like; sizes from its shape) to the GPU. */
+  static from(data: Matrix, sizes: { rows?: number; dim?: number } = {}): CudaTensor {
+    const view = readMatrix(data, 'data');
+    const rows = positiveInteger(sizes.rows ?? view.shape?.[0], 'rows');
+    const dim = positiveInteger(sizes.dim ?? view.shape?.[view.shape.length - 1], 'dim');
+    return new CudaTensor(new (native().CudaTensor)(rows, dim, view.data));
+  }
+
+  get rows(): number {
+    return this.handle.rows;
+  }
+  get dim(): number {
+    return this.handle.dim;
+  }
+  get disposed(): boolean {
+    return this.handle.disposed;
+  }
+
+  /** Replaces the contents (rows * dim floats) without reallocating. */
+  upload(data: Matrix): this {
+    this.handle.upload(readMatrix(data, 'data').data);
+    return this;
+  }
+
+  /** A new Float32Array with the contents. */
+  download(): Float32Array {
+    return this.handle.download();
+  }
+
+  /** Frees the GPU memory now (once no pending call uses it). */
+  dispose(): void {
+    this.handle.dispose();
+  }
+}
+
+export interface CudaLossInputs {
+  query: CudaTensor;
+  fused: CudaTensor;
+  visual?: CudaTensor;
+  text?: CudaTensor;
+  /** (B * K) x D rows: the K shuffled negatives of each row, row after row */
+  shuffled?: CudaTensor;
+}
+
+export type CudaLossOptions = Omit<MbvrOptions, 'backend' | 'threads'>;
+
+export interface CudaLossResult {
+  loss: number;
+  terms: MbvrTerms;
+  grads?: {
+    query: CudaTensor;
+    fused: CudaTensor;
+    visual?: CudaTensor;
+    text?: CudaTensor;
+    shuffled?: CudaTensor;
+    temperature: number;
+  };
+  backend: 'cuda';
+}
+
+const INPUTS = ['query', 'fused', 'visual', 'text', 'shuffled'] as const;
+
+function prepare(inputs: CudaLossInputs, options: CudaLossOptions): [Record<string, unknown>, CudaLossOptions] {
+  const inp = requireObject(inputs, 'inputs');
+  const opt = requireObject(options, 'options') as CudaLossOptions;
+  const handles: Record<string, unknown> = {};
+  for (const name of INPUTS) {
+    const t = inp[name];
+    if (t === undefined) continue;
+    if (!(t instanceof CudaTensor)) throw invalidParameterError(name, 'a CudaTensor', t);
+    handles[name] = t.handle;
+  }
+  optionalNumber(opt.temperature, 'temperature', 'positive');
+  optionalNumber(opt.alpha, 'alpha', 'nonnegative');
+  optionalNumber(opt.beta, 'beta', 'nonnegative');
+  optionalNumber(opt.gamma, 'gamma', 'nonnegative');
+  optionalBoolean(opt.normalize, 'normalize');
+  optionalBoolean(opt.grads, 'grads');
+  optionalChoice(opt.precision, 'precision', PRECISIONS);
+  return [handles, opt];
+}
+
+function wrapResult(raw: { loss: number; terms: MbvrTerms; grads?: Record<string, unknown> }): CudaLossResult {
+  const result: CudaLossResult = { loss: raw.loss, terms: raw.terms, backend: 'cuda' };
+  if (raw.grads) {
+    const g: Record<string, unknown> = { temperature: raw.grads.temperature };
+    for (const name of INPUTS) if (raw.grads[name]) g[name] = new CudaTensor(raw.grads[name] as NativeCudaTensor);
+    result.grads = g as CudaLossResult['grads'];
+  }
+  return result;
+}
+
+/** Repeated MBVR losses on CudaTensors; keeps a stream and its scratch memory. */
+export class CudaSession {
+  readonly #handle: ReturnType<typeof newSession>;
+
+  /** Throws an Error with the reason (as backends().cuda.reason) where CUDA is unusable. */
+  constructor() {
+    this.#handle = newSession();
+  }
+
+  /** The loss and device-resident gradients, computed off the event loop. */
+  async loss(inputs: CudaLossInputs, options: CudaLossOptions = {}): Promise<CudaLossResult> {
+    return wrapResult(await this.#handle.loss(...prepare(inputs, options)));
+  }
+
+  lossSync(inputs: CudaLossInputs, options: CudaLossOptions = {}): CudaLossResult {
+    return wrapResult(this.#handle.lossSync(...prepare(inputs, options)));
+  }
+
+  /** Bytes of GPU scratch memory kept between calls. */
+  get workspaceBytes(): number {
+    return this.#handle.workspaceBytes;
+  }
+
+  dispose(): void {
+    this.#handle.dispose();
+  }
+}
+
+function newSession() {
+  return new (native().CudaSession)();
+}
