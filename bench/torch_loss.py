@@ -6,10 +6,11 @@ modality-shuffled term as a (K+1)-way softmax with the positive first; backward 
 autograd. Labels (duplicates) are masked with -inf off the diagonal.
 
 Run as a server: reads one JSON command per stdin line, answers one JSON line.
-  {"cmd": "run", "batch": B, "dim": D, "k": K, "threads": T, "reps": R, "seed": S}
+  {"cmd": "run", "batch": B, "dim": D, "k": K, "threads": T, "reps": R, "seed": S,
+   "inputs": path?}   (path: query, fused, visual, text, shuffled as raw float32, in order)
     -> {"ms": [...], "loss": x, "rss_growth_mib": y}   (fwd+bwd wall times per rep)
-Each command builds its inputs fresh; peak RSS growth is VmHWM after minus VmRSS
-before, so run one size per process for a clean number (the bench does).
+Each command builds its inputs fresh; peak RSS growth is VmHWM after the first call
+minus VmRSS before it, so run one size per process for a clean number (the bench does).
 """
 import json
 import sys
@@ -53,13 +54,23 @@ def status_kib(field):
 def run(cmd):
     torch.set_num_threads(int(cmd["threads"]))
     b, d, k = int(cmd["batch"]), int(cmd["dim"]), int(cmd["k"])
-    gen = torch.Generator().manual_seed(int(cmd.get("seed", 0)))
-    inputs = [torch.rand(shape, generator=gen) - 0.5 for shape in [(b, d)] * 4 + [(b, k, d)]]
+    shapes = [(b, d)] * 4 + [(b, k, d)]
+    if cmd.get("inputs"):
+        flat = torch.from_file(cmd["inputs"], size=b * d * (4 + k), dtype=torch.float32).clone()
+        inputs, offset = [], 0
+        for shape in shapes:
+            n = shape[0] * shape[1] * (shape[2] if len(shape) > 2 else 1)
+            inputs.append(flat[offset:offset + n].reshape(shape).clone())
+            offset += n
+        del flat
+    else:
+        gen = torch.Generator().manual_seed(int(cmd.get("seed", 0)))
+        inputs = [torch.rand(shape, generator=gen) - 0.5 for shape in shapes]
     for x in inputs:
         x.requires_grad_(True)
     rss_before = status_kib("VmRSS")
-    times, loss = [], 0.0
-    for _ in range(int(cmd.get("reps", 1))):
+    times, loss, growth = [], 0.0, float("nan")
+    for rep in range(int(cmd.get("reps", 1))):
         for x in inputs:
             x.grad = None
         start = time.perf_counter()
@@ -67,7 +78,8 @@ def run(cmd):
         out.backward()
         times.append((time.perf_counter() - start) * 1e3)
         loss = out.item()
-    growth = (status_kib("VmHWM") - rss_before) / 1024
+        if rep == 0:  # the peak of one call, as for ours
+            growth = (status_kib("VmHWM") - rss_before) / 1024
     return {"ms": times, "loss": loss, "rss_growth_mib": growth}
 
 

@@ -4,6 +4,7 @@
 
 #include "backends.h"
 #include "cuda_session.h"
+#include "evaluation.h"
 #include "loss.h"
 #include "similarity.h"
 
@@ -16,6 +17,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("similarity", Napi::Function::New(env, Similarity, "similarity"));
   exports.Set("shuffledLogits", Napi::Function::New(env, ShuffledLogits, "shuffledLogits"));
   exports.Set("backends", Napi::Function::New(env, Backends, "backends"));
+  exports.Set("modalityBalance", Napi::Function::New(env, ModalityBalance, "modalityBalance"));
+  exports.Set("scoreSeparation", Napi::Function::New(env, ScoreSeparation, "scoreSeparation"));
+  exports.Set("topK", Napi::Function::New(env, TopK, "topK"));
+  exports.Set("retrievalMetrics", Napi::Function::New(env, RetrievalMetrics, "retrievalMetrics"));
   exports.Set("CudaTensor", CudaTensor::Define(env));
   exports.Set("CudaSession", CudaSession::Define(env));
   return exports;

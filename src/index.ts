@@ -5,5 +5,6 @@ export { modalityShuffle } from './shuffle';
 export { backends } from './backends';
 export { CudaSession, CudaTensor } from './cuda';
 export type { CudaLossInputs, CudaLossOptions, CudaLossResult } from './cuda';
+export { modalityBalance, scoreSeparation, topK, retrievalMetrics } from './evaluation';
 export { referenceLoss } from './reference';
 export type * from './types';

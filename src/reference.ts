@@ -61,11 +61,21 @@ function dot(a: Float64Array, ai: number, b: Float64Array, bi: number, dim: numb
   return s;
 }
 
-function logSumExp(values: number[]): number {
-  const m = Math.max(...values);
-  let s = 0;
-  for (const v of values) s += Math.exp(v - m);
-  return m + Math.log(s);
+/**
+ * One softmax term with its positive at index p: loss = logsumexp(z) - z_p and
+ * grad_j = softmax(z)_j - [j == p], in forms that do not cancel when the positive
+ * dominates (loss = log1p(others), grad_p = -others / total).
+ */
+function positiveSoftmax(z: number[], p: number): { loss: number; grad: number[] } {
+  const m = Math.max(...z);
+  let others = 0;
+  z.forEach((v, j) => {
+    if (j !== p) others += Math.exp(v - m);
+  });
+  const own = Math.exp(z[p] - m);
+  const total = own + others;
+  const loss = z[p] === m ? Math.log1p(others) : Math.log(total) + (m - z[p]);
+  return { loss, grad: z.map((v, j) => (j === p ? -others / total : Math.exp(v - m) / total)) };
 }
 
 /** The MBVR loss, its terms and every gradient, in float64. */
@@ -98,16 +108,16 @@ export function referenceLoss(inputs: ReferenceInputs, options: MbvrOptions = {}
   for (let i = 0; i < B; i++) {
     const cols: number[] = [];
     for (let j = 0; j < B; j++) if (allowed(i, j)) cols.push(j);
-    const lse = logSumExp(cols.map((j) => z[i * B + j]));
-    terms.qm += (lse - z[i * B + i]) / B;
-    for (const j of cols) gz[i * B + j] += (Math.exp(z[i * B + j] - lse) - (i === j ? 1 : 0)) / B;
+    const { loss, grad } = positiveSoftmax(cols.map((j) => z[i * B + j]), cols.indexOf(i));
+    terms.qm += loss / B;
+    cols.forEach((j, c) => (gz[i * B + j] += grad[c] / B));
   }
   for (let j = 0; j < B; j++) {
     const rows: number[] = [];
     for (let i = 0; i < B; i++) if (allowed(i, j)) rows.push(i);
-    const lse = logSumExp(rows.map((i) => z[i * B + j]));
-    terms.mq += (lse - z[j * B + j]) / B;
-    for (const i of rows) gz[i * B + j] += (Math.exp(z[i * B + j] - lse) - (i === j ? 1 : 0)) / B;
+    const { loss, grad } = positiveSoftmax(rows.map((i) => z[i * B + j]), rows.indexOf(j));
+    terms.mq += loss / B;
+    rows.forEach((i, r) => (gz[i * B + j] += grad[r] / B));
   }
 
   // L_ms: log(e^{z_ii} + sum_k e^{zs_ik}) - z_ii per row.
@@ -118,12 +128,11 @@ export function referenceLoss(inputs: ReferenceInputs, options: MbvrOptions = {}
     for (let i = 0; i < B; i++) {
       const zs: number[] = [];
       for (let k = 0; k < K; k++) zs.push(dot(q.hat, i, s.hat, i * K + k, D) / tau);
-      const zii = z[i * B + i];
-      const lse = logSumExp([zii, ...zs]);
-      terms.ms += (lse - zii) / B;
-      gz[i * B + i] += (gamma * (Math.exp(zii - lse) - 1)) / B;
+      const { loss, grad } = positiveSoftmax([z[i * B + i], ...zs], 0);
+      terms.ms += loss / B;
+      gz[i * B + i] += (gamma * grad[0]) / B;
       for (let k = 0; k < K; k++) {
-        const g = (gamma * Math.exp(zs[k] - lse)) / B; // dL/dzs_ik
+        const g = (gamma * grad[k + 1]) / B; // dL/dzs_ik
         dtauSum += g * zs[k];
         for (let d = 0; d < D; d++) {
           dq[i * D + d] += (g / tau) * s.hat[(i * K + k) * D + d];
@@ -160,11 +169,10 @@ export function referenceLoss(inputs: ReferenceInputs, options: MbvrOptions = {}
           cols.push(j);
           zi.push(dot(q.hat, i, h.hat, j, D) / tau);
         }
-      const lse = logSumExp(zi);
-      const zii = dot(q.hat, i, h.hat, i, D) / tau;
-      terms[key] += (lse - zii) / B;
+      const { loss, grad } = positiveSoftmax(zi, cols.indexOf(i));
+      terms[key] += loss / B;
       cols.forEach((j, c) => {
-        const g = (weight * (Math.exp(zi[c] - lse) - (i === j ? 1 : 0))) / B;
+        const g = (weight * grad[c]) / B;
         dtauSum += g * zi[c];
         for (let d = 0; d < D; d++) {
           dq[i * D + d] += (g / tau) * h.hat[j * D + d];

@@ -125,3 +125,98 @@ export interface BackendsInfo {
     driverVersion?: number;
   };
 }
+
+// ---- Evaluation and diagnostics (src/evaluation.ts) ---------------------------------
+
+/** mean and percentiles (linear interpolation between closest ranks, as numpy's default)
+ * over the `count` values that are defined. */
+export interface DistributionSummary {
+  mean: number;
+  median: number;
+  p10: number;
+  p90: number;
+  /** how many values the summary covers (rows with a defined ratio) */
+  count: number;
+}
+
+export interface ModalityBalanceInputs {
+  /** B; optional when `fused` is a tensor-like with a shape. */
+  batch?: number;
+  /** D; optional when `fused` is a tensor-like with a shape. */
+  dim?: number;
+  visual: Matrix;
+  text: Matrix;
+  fused: Matrix;
+}
+
+export interface ModalityBalanceResult {
+  /** cos(v_i, m_i) / cos(t_i, m_i); NaN where cos(t_i, m_i) is exactly 0 */
+  rvt: Float32Array;
+  cosVisual: Float32Array;
+  cosText: Float32Array;
+  /** over the rows whose ratio is defined; all 0 (count 0) when none is */
+  summary: DistributionSummary;
+}
+
+export interface ScoreSeparationInputs {
+  /** B; optional when `query` is a tensor-like with a shape. */
+  batch?: number;
+  /** D; optional when `query` is a tensor-like with a shape. */
+  dim?: number;
+  query: Matrix;
+  fused: Matrix;
+  /** B x K x D */
+  shuffled: Matrix;
+}
+
+export interface ScoreSeparationResult {
+  /** B: cos(q_i, m_i) */
+  positive: Float32Array;
+  /** B x K: cos(q_i, s_ik) */
+  shuffled: Float32Array;
+  /** P(positive_i > shuffled_ik) over all B * K pairs, ties counting 1/2 */
+  auc: number;
+}
+
+export interface TopKOptions {
+  /** queries; optional when `queries` is a tensor-like with a shape */
+  rows?: number;
+  /** gallery rows; optional when `gallery` is a tensor-like with a shape */
+  cols?: number;
+  dim?: number;
+  /** results per query, 1 <= k <= cols */
+  k: number;
+  /** cosine (true, the default) or raw dot product */
+  normalize?: boolean;
+  threads?: number;
+}
+
+export interface TopKResult {
+  /** rows x k gallery rows, best first, ties to the lower index */
+  indices: Int32Array;
+  /** rows x k scores matching `indices` */
+  scores: Float32Array;
+}
+
+export interface RetrievalMetricsOptions {
+  rows?: number;
+  cols?: number;
+  dim?: number;
+  /** rows: the gallery row that answers each query */
+  targets: Int32Array;
+  /** cut-offs for recall [[1, 5, 10]] */
+  ks?: readonly number[];
+  /** cosine (true, the default) or raw dot product */
+  normalize?: boolean;
+  threads?: number;
+}
+
+export interface RetrievalMetricsResult {
+  /** recall[k]: the share of queries whose target ranks <= k */
+  recall: Record<number, number>;
+  /** the median of the ranks (mean of the two middle ones for an even count) */
+  medianRank: number;
+  meanRank: number;
+  /** rows: each query's target rank, 1 = first */
+  ranks: Int32Array;
+}

@@ -1,5 +1,9 @@
 // Row normalisation x^ = x / max(||x||, eps) (as torch.nn.functional.normalize) and its
 // backward, shared by every CPU entry point.
+//
+// Normalised copies are never made: a row enters the products raw and its scale
+// 1 / max(||x||, eps) is applied to the products instead (see loss.cpp), which saves a
+// B x D copy per input. The scale is kept per row here.
 #pragma once
 
 #include <cstdint>
@@ -9,25 +13,35 @@ namespace mbvr::cpu {
 
 constexpr double kNormEps = 1e-12;
 
-// The rows of one input as the kernels see them: normalised copies when normalising,
-// else the caller's memory itself (never written).
+struct RowScales {
+  std::vector<float> inv;    // 1 / max(||x_i||, eps); 1 without normalisation
+  std::vector<double> norm;  // ||x_i||, when normalising (empty otherwise)
+  bool normalized() const { return !norm.empty(); }
+};
+
+// Fills `out` for x (rows x dim); parallel over rows.
+void normalize_rows_forward(RowScales& out, const float* x, int64_t rows, int64_t dim,
+                            bool normalize, int threads);
+
+// Normalised copies, for callers that want them (retrieval.cpp): `hat` points at the
+// copy when normalising, else at the caller's memory itself (never written).
 struct NormalizedRows {
   const float* hat = nullptr;  // rows x dim
   std::vector<float> store;    // owns `hat` when normalising
   std::vector<double> norm;    // ||x_i||, when normalising
 };
-
-// Fills `out` for x (rows x dim); parallel over rows.
 void normalize_rows_forward(NormalizedRows& out, const float* x, int64_t rows, int64_t dim,
                             bool normalize, int threads);
 
-// In place: dx holds dL/dx^ / scale on entry and dL/dx on return (scale folds in a
-// constant factor such as the 1/tau of the logits). With g = scale * dx^:
-//   dx = (g - x^ (x^ . g)) / ||x||   when ||x|| >= eps
-//   dx = g / eps                     otherwise (the max() picks the constant)
-//   dx = g                           without normalisation (x^ = x).
+// In place: turns dx into dL/dx, given on entry
+//   v = dL/dx^ / scale             (prescaled = false)
+//   v = dL/dx^ * inv_i / scale     (prescaled = true: the row scale already applied)
+// (scale folds in a constant such as the 1/tau of the logits). With x^ = x * inv:
+//   dx = inv (g - x^ (x^ . g)),  g = scale dL/dx^   when ||x|| >= eps
+//   dx = inv g                                      otherwise (max() picks the constant)
+//   dx = g                                          without normalisation.
 // A null dx is skipped.
-void normalize_rows_backward(float* dx, const NormalizedRows& x, int64_t rows, int64_t dim,
-                             double scale, int threads);
+void normalize_rows_backward(float* dx, const float* x, const RowScales& s, int64_t rows,
+                             int64_t dim, double scale, bool prescaled, int threads);
 
 }  // namespace mbvr::cpu

@@ -1,41 +1,85 @@
-// similarity() and shuffled_logits() on the CPU: the logits of SPEC section 2 on their
-// own, computed exactly as the loss computes them (same normalisation, same tile
-// product), so what a user inspects is what the loss saw.
+// similarity() and shuffled_logits() on the CPU, and the logit tiles the loss uses.
+#include "similarity.h"
+
 #include <algorithm>
+#include <vector>
 
 #include "cpu_backend.h"
-#include "normalize.h"
+#include "gemm.h"
+#include "simd.h"
 #include "thread_pool.h"
-#include "tile_gemm.h"
 
 namespace mbvr::cpu {
 
+void pack_queries(float* qt, float* qn, float* scratch, const float* q, const float* inv,
+                  int64_t nq, int64_t dim) {
+  constexpr int64_t T = 16;  // transpose in small squares to stay cache friendly
+  for (int64_t i0 = 0; i0 < nq; i0 += T)
+    for (int64_t d0 = 0; d0 < dim; d0 += T)
+      for (int64_t i = i0; i < std::min(nq, i0 + T); ++i)
+        for (int64_t d = d0; d < std::min(dim, d0 + T); ++d) scratch[d * nq + i] = q[i * dim + d] * inv[i];
+  pack_b(qt, scratch, nq, dim, nq);
+  if (!qn) return;
+  for (int64_t i = 0; i < nq; ++i)
+    for (int64_t d = 0; d < dim; ++d) scratch[i * dim + d] = q[i * dim + d] * inv[i];
+  pack_b(qn, scratch, dim, nq, dim);
+}
+
+MBVR_DISPATCH
+static void scale_rows(float* z, int64_t ldz, const float* f, int64_t nd, int64_t nq) {
+  for (int64_t j = 0; j < nd; ++j) {
+    const float fj = f[j];
+    float* zj = z + j * ldz;
+    for (int64_t i = 0; i < nq; ++i) zj[i] *= fj;
+  }
+}
+
+void logit_tile(float* z, int64_t ldz, const float* x, const float* qt, const float* doc_factor,
+                int64_t nd, int64_t nq, int64_t dim) {
+  gemm_packed(z, ldz, x, dim, 1, qt, nd, nq, dim, false);
+  scale_rows(z, ldz, doc_factor, nd, nq);
+}
+
+double row_logit(const float* q, float q_inv, const float* s, float s_inv, int64_t dim,
+                 double inv_tau) {
+  double dot = 0;
+  for (int64_t d = 0; d < dim; ++d) dot += static_cast<double>(q[d]) * s[d];
+  return dot * q_inv * s_inv * inv_tau;
+}
+
 void similarity(float* out, const SimilarityParams& p) {
   const int threads = resolve_threads(p.threads);
-  NormalizedRows a, b;
+  RowScales a, b;
   normalize_rows_forward(a, p.a, p.rows, p.dim, p.normalize, threads);
   normalize_rows_forward(b, p.b, p.cols, p.dim, p.normalize, threads);
-  constexpr int64_t kTile = 128;
+  // Rows of `a` are the queries, rows of `b` the documents, as in the loss.
+  constexpr int64_t kTile = 256;
   const int64_t row_tiles = (p.rows + kTile - 1) / kTile;
   const int64_t col_tiles = (p.cols + kTile - 1) / kTile;
-  std::vector<std::vector<float>> packed(threads, std::vector<float>(p.dim * kTile));
+  std::vector<float> factor(p.cols);
+  for (int64_t j = 0; j < p.cols; ++j) factor[j] = static_cast<float>(b.inv[j] / p.temperature);
+  const int64_t panel = packed_b_floats(p.dim, kTile);
+  std::vector<float> qt(panel * row_tiles);
+  parallel_for(threads, row_tiles, [&](int64_t r, int) {
+    const int64_t r0 = r * kTile, nq = std::min(kTile, p.rows - r0);
+    std::vector<float> scratch(nq * p.dim);
+    pack_queries(qt.data() + r * panel, nullptr, scratch.data(), p.a + r0 * p.dim, a.inv.data() + r0, nq, p.dim);
+  });
   std::vector<std::vector<float>> tile(threads, std::vector<float>(kTile * kTile));
-  const float inv_tau = static_cast<float>(1.0 / p.temperature);
   parallel_for(threads, row_tiles * col_tiles, [&](int64_t item, int worker) {
-    const int64_t r0 = item / col_tiles * kTile, c0 = item % col_tiles * kTile;
-    const int64_t nr = std::min(kTile, p.rows - r0), nc = std::min(kTile, p.cols - c0);
+    const int64_t r = item / col_tiles, c = item % col_tiles;
+    const int64_t r0 = r * kTile, c0 = c * kTile;
+    const int64_t nq = std::min(kTile, p.rows - r0), nd = std::min(kTile, p.cols - c0);
     float* z = tile[worker].data();
-    pack_transposed(packed[worker].data(), b.hat + c0 * p.dim, nc, p.dim);
-    std::fill(z, z + nr * nc, 0.0f);
-    gemm_acc(z, nc, a.hat + r0 * p.dim, p.dim, 1, packed[worker].data(), nc, nr, nc, p.dim);
-    for (int64_t i = 0; i < nr; ++i)
-      for (int64_t j = 0; j < nc; ++j) out[(r0 + i) * p.cols + c0 + j] = z[i * nc + j] * inv_tau;
+    logit_tile(z, kTile, p.b + c0 * p.dim, qt.data() + r * panel, factor.data() + c0, nd, nq, p.dim);
+    for (int64_t i = 0; i < nq; ++i)
+      for (int64_t j = 0; j < nd; ++j) out[(r0 + i) * p.cols + c0 + j] = z[j * kTile + i];
   });
 }
 
 void shuffled_logits(float* out, const ShuffledLogitsParams& p) {
   const int threads = resolve_threads(p.threads);
-  NormalizedRows q, s;
+  RowScales q, s;
   normalize_rows_forward(q, p.query, p.batch, p.dim, p.normalize, threads);
   normalize_rows_forward(s, p.shuffled, p.batch * p.k, p.dim, p.normalize, threads);
   const double inv_tau = 1.0 / p.temperature;
@@ -43,11 +87,9 @@ void shuffled_logits(float* out, const ShuffledLogitsParams& p) {
   parallel_for(threads, (p.batch + kRows - 1) / kRows, [&](int64_t item, int) {
     for (int64_t i = item * kRows; i < std::min(p.batch, (item + 1) * kRows); ++i)
       for (int64_t k = 0; k < p.k; ++k) {
-        const float* qi = q.hat + i * p.dim;
-        const float* sk = s.hat + (i * p.k + k) * p.dim;
-        double dot = 0;  // as the loss's MS term does
-        for (int64_t d = 0; d < p.dim; ++d) dot += static_cast<double>(qi[d]) * sk[d];
-        out[i * p.k + k] = static_cast<float>(dot * inv_tau);
+        const int64_t row = i * p.k + k;
+        out[row] = static_cast<float>(row_logit(p.query + i * p.dim, q.inv[i], p.shuffled + row * p.dim,
+                                                s.inv[row], p.dim, inv_tau));
       }
   });
 }

@@ -8,122 +8,162 @@
 namespace mbvr::cpu {
 namespace {
 
-constexpr int L = 16;  // reduction lanes
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-MBVR_INLINE void merge(LseState& s, float tile_max, double tile_sum) {
-  if (tile_max == kNegInf) return;  // every entry masked
-  if (tile_max > s.max) {
-    s.sum = s.sum * std::exp(s.max - tile_max) + tile_sum;
-    s.max = tile_max;
-  } else {
-    s.sum += tile_sum * std::exp(static_cast<double>(tile_max) - s.max);
-  }
-}
+// A shift that keeps exp finite for an all-masked column (max -inf).
+MBVR_INLINE float safe_shift(float m) { return m == kNegInf ? 0.0f : m; }
+MBVR_INLINE vf16 safe_shift16(vf16 m) { return m == splat16(kNegInf) ? vf16{} : m; }
 
+// Per document row: max over its queries, then sum exp(z - max); 16 lanes, then in
+// lane order.
 MBVR_INLINE float row_max(const float* z, int64_t n) {
-  float lane[L];
-  for (int l = 0; l < L; ++l) lane[l] = kNegInf;
-  int64_t j = 0;
-  for (; j + L <= n; j += L)
-    for (int l = 0; l < L; ++l) lane[l] = z[j + l] > lane[l] ? z[j + l] : lane[l];
+  int64_t i = 0;
   float m = kNegInf;
-  for (; j < n; ++j) m = z[j] > m ? z[j] : m;
-  for (int l = 0; l < L; ++l) m = lane[l] > m ? lane[l] : m;
+  if (n >= kLanes) {
+    vf16 lane = load16(z);
+    for (i = kLanes; i + kLanes <= n; i += kLanes) lane = max16(lane, load16(z + i));
+    m = max_lanes(lane);
+  }
+  for (; i < n; ++i) m = z[i] > m ? z[i] : m;
   return m;
 }
 
 MBVR_INLINE double row_sum_exp(const float* z, int64_t n, float shift) {
-  float lane[L] = {};
-  int64_t j = 0;
-  for (; j + L <= n; j += L)
-    for (int l = 0; l < L; ++l) lane[l] += exp_approx(z[j + l] - shift);
-  double s = 0;
-  for (; j < n; ++j) s += exp_approx(z[j] - shift);
-  for (int l = 0; l < L; ++l) s += lane[l];
+  Acc16 lane;
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) lane.add(exp16(load16(z + i) - shift));
+  double s = lane.sum();
+  for (; i < n; ++i) s += exp_approx(z[i] - shift);
   return s;
+}
+
+// q_max[i] = max over the rows of column i.
+MBVR_INLINE void column_max(float* q_max, const float* z, int64_t nd, int64_t nq, int64_t ld) {
+  int64_t i = 0;
+  for (; i + kLanes <= nq; i += kLanes) {
+    vf16 m = splat16(kNegInf);
+    for (int64_t j = 0; j < nd; ++j) m = max16(m, load16(z + j * ld + i));
+    store16(q_max + i, m);
+  }
+  for (; i < nq; ++i) {
+    float m = kNegInf;
+    for (int64_t j = 0; j < nd; ++j) m = z[j * ld + i] > m ? z[j * ld + i] : m;
+    q_max[i] = m;
+  }
 }
 
 }  // namespace
 
-MBVR_DISPATCH
-void lse_update_rows(LseState* rows, const float* z, int64_t nr, int64_t nc) {
-  for (int64_t i = 0; i < nr; ++i) {
-    const float* zi = z + i * nc;
-    const float m = row_max(zi, nc);
-    if (m == kNegInf) continue;
-    merge(rows[i], m, row_sum_exp(zi, nc, m));
+double lse_minus(const LseState& others, double z) {
+  if (!(others.sum > 0)) return 0.0;  // no other entry: the softmax is the positive alone
+  const double a = others.max + std::log(others.sum) - z;
+  return a > 0 ? a + std::log1p(std::exp(-a)) : std::log1p(std::exp(a));
+}
+
+double lse_full(const LseState& others, double z) { return z + lse_minus(others, z); }
+
+void lse_merge(LseState& s, float part_max, double part_sum) {
+  if (part_max == kNegInf) return;  // every entry masked
+  if (part_max > s.max) {
+    s.sum = s.sum * std::exp(s.max - part_max) + part_sum;
+    s.max = part_max;
+  } else {
+    s.sum += part_sum * std::exp(static_cast<double>(part_max) - s.max);
   }
 }
 
 MBVR_DISPATCH
-void lse_update_cols(LseState* cols, const float* z, int64_t nr, int64_t nc, float* colmax) {
-  for (int64_t j = 0; j < nc; ++j) colmax[j] = kNegInf;
-  for (int64_t i = 0; i < nr; ++i)
-    for (int64_t j = 0; j < nc; ++j) colmax[j] = z[i * nc + j] > colmax[j] ? z[i * nc + j] : colmax[j];
-  // Column sums accumulate row by row (a fixed order), in float per tile.
-  constexpr int64_t CB = 256;  // columns per strip, keeps the partial sums in L1
-  float part[CB];
-  for (int64_t j0 = 0; j0 < nc; j0 += CB) {
-    const int64_t n = nc - j0 < CB ? nc - j0 : CB;
-    for (int64_t j = 0; j < n; ++j) part[j] = 0.0f;
-    for (int64_t i = 0; i < nr; ++i) {
-      const float* zi = z + i * nc + j0;
-      const float* cm = colmax + j0;
-      for (int64_t j = 0; j < n; ++j) part[j] += exp_approx(zi[j] - (cm[j] == kNegInf ? 0.0f : cm[j]));
-    }
-    for (int64_t j = 0; j < n; ++j) merge(cols[j0 + j], colmax[j0 + j], part[j]);
+void lse_partials(LseState* doc_stats, float* q_max, double* q_sum, const float* z, int64_t nd,
+                  int64_t nq, int64_t ld) {
+  for (int64_t j = 0; j < nd; ++j) {
+    const float* zj = z + j * ld;
+    const float m = row_max(zj, nq);
+    if (m != kNegInf) lse_merge(doc_stats[j], m, row_sum_exp(zj, nq, m));
+  }
+  column_max(q_max, z, nd, nq, ld);
+  int64_t i = 0;
+  for (; i + kLanes <= nq; i += kLanes) {
+    const vf16 shift = safe_shift16(load16(q_max + i));
+    Acc16 sum;
+    for (int64_t j = 0; j < nd; ++j) sum.add(exp16(load16(z + j * ld + i) - shift));
+    sum.store(q_sum + i);
+  }
+  for (; i < nq; ++i) {
+    const float shift = safe_shift(q_max[i]);
+    double sum = 0;
+    for (int64_t j = 0; j < nd; ++j) sum += exp_approx(z[j * ld + i] - shift);
+    q_sum[i] = sum;
   }
 }
 
 MBVR_DISPATCH
-double softmax_grad_tile(float* z, int64_t nr, int64_t nc, const float* lse_row,
-                         const float* lse_col, bool diagonal, float scale) {
-  double dot = 0;  // sum g * z
-  for (int64_t i = 0; i < nr; ++i) {
-    float* zi = z + i * nc;
-    const float lr = lse_row[i];
-    const bool has_positive = diagonal && i < nc;
-    const float z_positive = has_positive ? zi[i] : 0.0f;
-    float lane[L] = {};
-    int64_t j = 0;
-    // Masked entries are -inf: exp gives 0, and the select keeps 0 * inf out of `dot`.
-    if (lse_col) {
-      for (; j + L <= nc; j += L)
-        for (int l = 0; l < L; ++l) {
-          const float zz = zi[j + l];
-          const float g = scale * (exp_approx(zz - lr) + exp_approx(zz - lse_col[j + l]));
-          lane[l] += zz == kNegInf ? 0.0f : g * zz;
-          zi[j + l] = g;
-        }
-      for (; j < nc; ++j) {
-        const float zz = zi[j];
-        const float g = scale * (exp_approx(zz - lr) + exp_approx(zz - lse_col[j]));
-        dot += zz == kNegInf ? 0.0f : g * zz;
-        zi[j] = g;
-      }
-    } else {
-      for (; j + L <= nc; j += L)
-        for (int l = 0; l < L; ++l) {
-          const float zz = zi[j + l];
-          const float g = scale * exp_approx(zz - lr);
-          lane[l] += zz == kNegInf ? 0.0f : g * zz;
-          zi[j + l] = g;
-        }
-      for (; j < nc; ++j) {
-        const float zz = zi[j];
-        const float g = scale * exp_approx(zz - lr);
-        dot += zz == kNegInf ? 0.0f : g * zz;
-        zi[j] = g;
-      }
+void exp_partials(float* z, float* q_max, double* q_sum, double* q_ez, int64_t nd, int64_t nq,
+                  int64_t ld, int64_t diag) {
+  column_max(q_max, z, nd, nq, ld);
+  int64_t i = 0;
+  for (; i + kLanes <= nq; i += kLanes) {
+    const vf16 shift = safe_shift16(load16(q_max + i));
+    Acc16 sum, ez;
+    for (int64_t j = 0; j < nd; ++j) {
+      float* p = z + j * ld + i;
+      const vf16 zz = load16(p);
+      const vf16 e = exp16(zz - shift);
+      sum.add(e);
+      // Masked (0 * inf) and positive entries stay out of sum e * z.
+      ez.add((zz == splat16(kNegInf)) | lane_is(i, j + diag) ? vf16{} : e * zz);
+      store16(p, e);
     }
-    for (int l = 0; l < L; ++l) dot += lane[l];
-    if (has_positive) {
-      // The positive (never masked) belongs to one softmax per direction: subtract its
-      // indicator once for each, in g and in sum g * z.
-      const float indicator = scale * (lse_col ? 2.0f : 1.0f);
-      zi[i] -= indicator;
-      dot -= static_cast<double>(indicator) * z_positive;
+    sum.store(q_sum + i);
+    ez.store(q_ez + i);
+  }
+  for (; i < nq; ++i) {
+    const float shift = safe_shift(q_max[i]);
+    double sum = 0, ez = 0;
+    for (int64_t j = 0; j < nd; ++j) {
+      float& zz = z[j * ld + i];
+      const float e = exp_approx(zz - shift);
+      sum += e;
+      ez += zz == kNegInf || i == j + diag ? 0.0f : e * zz;
+      zz = e;
+    }
+    q_sum[i] = sum;
+    q_ez[i] = ez;
+  }
+}
+
+MBVR_DISPATCH
+void scale_exp_tile(float* z, const float* q_factor, const float* doc_scale, int64_t nd,
+                    int64_t nq, int64_t ld) {
+  for (int64_t j = 0; j < nd; ++j) {
+    float* zj = z + j * ld;
+    const float s = doc_scale[j];
+    int64_t i = 0;
+    for (; i + kLanes <= nq; i += kLanes) store16(zj + i, load16(zj + i) * load16(q_factor + i) * s);
+    for (; i < nq; ++i) zj[i] = zj[i] * q_factor[i] * s;
+  }
+}
+
+MBVR_DISPATCH
+double fused_grad_tile(float* z, const float* lse_q, const float* lse_d, const float* doc_scale,
+                       float scale, int64_t nd, int64_t nq, int64_t ld, int64_t diag) {
+  double dot = 0;
+  for (int64_t j = 0; j < nd; ++j) {
+    float* zj = z + j * ld;
+    const float ld_j = lse_d[j], s = doc_scale[j];
+    vf16 lane{};
+    int64_t i = 0;
+    for (; i + kLanes <= nq; i += kLanes) {
+      const vf16 zz = load16(zj + i);
+      const vf16 g = scale * (exp16(zz - load16(lse_q + i)) + exp16(zz - ld_j));
+      lane += (zz == splat16(kNegInf)) | lane_is(i, j + diag) ? vf16{} : g * zz;
+      store16(zj + i, g * s);
+    }
+    dot += sum_lanes(lane);
+    for (; i < nq; ++i) {
+      const float zz = zj[i];
+      const float g = scale * (exp_approx(zz - lse_q[i]) + exp_approx(zz - ld_j));
+      dot += zz == kNegInf || i == j + diag ? 0.0f : g * zz;
+      zj[i] = g * s;
     }
   }
   return dot;

@@ -1,9 +1,14 @@
-// The element-wise work on one logit tile: online log-sum-exp statistics (forward) and
-// the softmax-gradient coefficients (backward). A tile is nr x nc floats, row stride nc.
-// Masked entries hold -inf and contribute nothing anywhere.
+// The element-wise work on one logit tile: log-sum-exp statistics (forward) and the
+// softmax-gradient coefficients (backward).
 //
-// Every reduction runs in an order fixed by the tile's shape (16 float lanes, combined
-// in lane order, then added to a double), never by the thread that runs it.
+// A tile is nd x nq floats with row stride ld, in the layout of similarity.h: row j is a
+// document, column i a query. So a query's softmax (over documents) runs down a
+// column, and a document's softmax (over queries, L_mq only) along a row. Masked
+// entries hold -inf and contribute nothing anywhere.
+//
+// Every reduction runs in an order fixed by the tile's shape, never by the thread that
+// runs it: per query, down the rows in order (one vector lane per query); per document,
+// along the row in 16 lanes combined in lane order.
 #pragma once
 
 #include <cstdint>
@@ -16,19 +21,44 @@ struct LseState {
   double sum;
 };
 
-// For each row i: merges the row's entries into rows[i].
-void lse_update_rows(LseState* rows, const float* z, int64_t nr, int64_t nc);
+// Merges a partial (max, sum of exp(z - max)) into s; an all-masked partial has max -inf.
+void lse_merge(LseState& s, float part_max, double part_sum);
 
-// For each column j: merges the column's entries into cols[j]. colmax: nc floats scratch.
-void lse_update_cols(LseState* cols, const float* z, int64_t nr, int64_t nc, float* colmax);
+// Statistics leave each softmax's positive out (the loss keeps it apart as z): with
+// `others` the entries but the positive, a = log(sum_others e^{z_j}) - z and
+//   lse_minus(others, z) = logsumexp(all) - z = softplus(a)   (the term's loss)
+//   lse_full(others, z)  = logsumexp(all)    = z + softplus(a)
+// Both stay accurate when the positive dominates (a << 0), where computing the full
+// log-sum-exp and subtracting z would cancel; expm1(-lse_minus) is then p - 1 to full
+// precision.
+double lse_minus(const LseState& others, double z);
+double lse_full(const LseState& others, double z);
 
-// In place, z -> dL/dz for a term with one softmax per row and (when lse_col is not
-// null) one per column, all scaled by `scale` (= weight / B):
-//   g_ij = scale * (exp(z_ij - lse_row_i) [+ exp(z_ij - lse_col_j)] - n_dir * [i == j])
-// with n_dir = 1 or 2 (softmaxes the positive belongs to). `diagonal`: the tile lies on
-// the block diagonal, so its local entry (l, l) is the positive of row l.
-// Returns sum_ij g_ij * z_ij over unmasked entries (for dL/dtau). Masked entries -> 0.
-double softmax_grad_tile(float* z, int64_t nr, int64_t nc, const float* lse_row,
-                         const float* lse_col, bool diagonal, float scale);
+// `diag`: the positive of document row j sits in column j + diag (none when that is
+// outside [0, nq)). Positives are left out of the float sums that feed dL/dtau; the
+// caller handles them in double (their g = p - 1 cancels when p is near 1).
+
+// Statistics pass over a fused tile: every document row j is merged into doc_stats[j];
+// per query column i, q_max[i] / q_sum[i] receive this tile's partial (max, sum).
+void lse_partials(LseState* doc_stats, float* q_max, double* q_sum, const float* z, int64_t nd,
+                  int64_t nq, int64_t ld);
+
+// For a term with one softmax per query (visual, text): per query column i,
+// q_max[i] = max_j z, z -> e = exp(z - q_max[i]) in place, q_sum[i] = sum_j e and
+// q_ez[i] = sum_j e * z over unmasked entries but the positive (for dL/dtau).
+void exp_partials(float* z, float* q_max, double* q_sum, double* q_ez, int64_t nd, int64_t nq,
+                  int64_t ld, int64_t diag);
+
+// After exp_partials and the merge: g = e * q_factor[i] (q_factor = weight / B *
+// exp(q_max - lse)), stored as g * doc_scale[j] (see loss.cpp for why).
+void scale_exp_tile(float* z, const float* q_factor, const float* doc_scale, int64_t nd,
+                    int64_t nq, int64_t ld);
+
+// In place for the fused term, z -> g * doc_scale[j] with
+//   g = scale * (exp(z - lse_q[i]) + exp(z - lse_d[j]))
+// (the positives are left to the caller, which overwrites them). Returns sum g * z over
+// unmasked entries but the positives, for dL/dtau.
+double fused_grad_tile(float* z, const float* lse_q, const float* lse_d, const float* doc_scale,
+                       float scale, int64_t nd, int64_t nq, int64_t ld, int64_t diag);
 
 }  // namespace mbvr::cpu

@@ -1,13 +1,8 @@
-// Dense tile products for the CPU backend: the only place the O(B^2 D) work happens.
+// The earlier tile-product interface, kept for callers outside the loss (retrieval.cpp):
+// now a thin layer over gemm.h, with the same summation-order guarantee.
 //
 // gemm_acc: C (m x n, row stride ldc) += A (m x k) * B (k x n, row stride ldb), where
-// element (i, p) of A is a[i * a_rs + p * a_cs]. Strides let one routine serve the
-// three shapes the loss needs:
-//   logits         S  = Q^ X^T : A = Q^ (a_rs = D, a_cs = 1), B = X^ tile packed transposed
-//   row gradients  dQ += G X^  : A = G  (a_rs = ldg, a_cs = 1), B = X^ rows
-//   col gradients  dX += G^T Q^: A = G^T (a_rs = 1, a_cs = ldg), B = Q^ rows
-// Accumulation over p runs in increasing order in every variant, so a result does not
-// depend on how the caller splits work between threads.
+// element (i, p) of A is a[i * a_rs + p * a_cs].
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,114 @@
+// The AVX2 + FMA microkernel: 6 x 16 tiles of C in 12 ymm accumulators (of 16
+// registers), for x86-64 CPUs without AVX-512. Same structure as gemm_avx512.cpp.
+#include "gemm_kernels.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MBVR_NO_SIMD)
+#define MBVR_HAVE_AVX2_KERNEL 1
+#endif
+
+#ifdef MBVR_HAVE_AVX2_KERNEL
+#include <immintrin.h>
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#endif
+
+namespace mbvr::cpu {
+namespace {
+
+constexpr int MR = 6;
+constexpr int NR = 16;
+
+// Lane mask for the first n of 8 lanes (maskload/maskstore read the sign bit).
+__m256i lanes(int n) {
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
+}
+
+template <int ROWS, bool MASKED>
+void tile(int64_t k, const float* a, int64_t a_rs, int64_t a_cs, const float* b, int64_t ldb,
+          float* c, int64_t ldc, int cols, bool accumulate) {
+  const __m256i m0 = lanes(cols), m1 = lanes(cols - 8);
+  __m256 acc0[ROWS], acc1[ROWS];
+  for (int i = 0; i < ROWS; ++i) {
+    if (accumulate) {
+      acc0[i] = MASKED ? _mm256_maskload_ps(c + i * ldc, m0) : _mm256_loadu_ps(c + i * ldc);
+      acc1[i] = MASKED ? _mm256_maskload_ps(c + i * ldc + 8, m1) : _mm256_loadu_ps(c + i * ldc + 8);
+    } else {
+      acc0[i] = _mm256_setzero_ps();
+      acc1[i] = _mm256_setzero_ps();
+    }
+  }
+  const float* a0 = a;
+  const float* a3 = a + 3 * a_rs;
+  const int64_t rs2 = 2 * a_rs;
+  for (int64_t p = 0; p < k; ++p) {
+    const __m256 b0 = MASKED ? _mm256_maskload_ps(b, m0) : _mm256_loadu_ps(b);
+    const __m256 b1 = MASKED ? _mm256_maskload_ps(b + 8, m1) : _mm256_loadu_ps(b + 8);
+#define MBVR_ROW(I, BASE, OFF)                                \
+  if (ROWS > I) {                                             \
+    const __m256 ai = _mm256_broadcast_ss(BASE + OFF);        \
+    acc0[I] = _mm256_fmadd_ps(ai, b0, acc0[I]);               \
+    acc1[I] = _mm256_fmadd_ps(ai, b1, acc1[I]);               \
+  }
+    MBVR_ROW(0, a0, 0) MBVR_ROW(1, a0, a_rs) MBVR_ROW(2, a0, rs2)
+    MBVR_ROW(3, a3, 0) MBVR_ROW(4, a3, a_rs) MBVR_ROW(5, a3, rs2)
+#undef MBVR_ROW
+    a0 += a_cs;
+    a3 += a_cs;
+    b += ldb;
+  }
+  for (int i = 0; i < ROWS; ++i) {
+    if (MASKED) {
+      _mm256_maskstore_ps(c + i * ldc, m0, acc0[i]);
+      _mm256_maskstore_ps(c + i * ldc + 8, m1, acc1[i]);
+    } else {
+      _mm256_storeu_ps(c + i * ldc, acc0[i]);
+      _mm256_storeu_ps(c + i * ldc + 8, acc1[i]);
+    }
+  }
+}
+
+template <bool MASKED>
+void dispatch_rows(int64_t k, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
+                   int64_t ldb, float* c, int64_t ldc, int rows, int cols, bool accumulate) {
+  switch (rows) {
+#define MBVR_CASE(R) \
+  case R: return tile<R, MASKED>(k, a, a_rs, a_cs, b, ldb, c, ldc, cols, accumulate);
+    MBVR_CASE(1) MBVR_CASE(2) MBVR_CASE(3) MBVR_CASE(4) MBVR_CASE(5) MBVR_CASE(6)
+#undef MBVR_CASE
+    default: return;
+  }
+}
+
+void run(int64_t k, const float* a, int64_t a_rs, int64_t a_cs, const float* b, int64_t ldb,
+         float* c, int64_t ldc, int rows, int cols, bool accumulate) {
+  if (cols == NR)
+    dispatch_rows<false>(k, a, a_rs, a_cs, b, ldb, c, ldc, rows, cols, accumulate);
+  else
+    dispatch_rows<true>(k, a, a_rs, a_cs, b, ldb, c, ldc, rows, cols, accumulate);
+}
+
+}  // namespace
+}  // namespace mbvr::cpu
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+
+namespace mbvr::cpu {
+MicroKernel microkernel_avx2() { return {"avx2 6x16", MR, NR, &run}; }
+}  // namespace mbvr::cpu
+
+#else
+
+namespace mbvr::cpu {
+MicroKernel microkernel_avx2() { return {"avx2 (not built)", 6, 16, nullptr}; }
+}  // namespace mbvr::cpu
+
+#endif

@@ -1,0 +1,32 @@
+// Logit tiles: the one way the CPU backend computes c(q_i, x_j) / tau, shared by the loss
+// and by similarity(), so what a user inspects is exactly what the loss saw.
+//
+// Layout: a tile is documents x queries ("transposed"): row j holds document j against
+// every query of a strip. Documents are read raw, in place, as the broadcast operand;
+// queries come normalised and transposed in a small per-strip buffer (pack_queries).
+#pragma once
+
+#include <cstdint>
+
+#include "normalize.h"
+
+namespace mbvr::cpu {
+
+// The nq normalised rows q_i * inv_i as gemm operands (gemm.h pack_b layout):
+// qt = the rows transposed (dim x nq), the B of logit_tile; qn, when not null, the rows
+// themselves (nq x dim), the B of the document gradients. Each holds
+// packed_b_floats(dim, nq) / packed_b_floats(nq, dim) floats; scratch: nq * dim floats.
+void pack_queries(float* qt, float* qn, float* scratch, const float* q, const float* inv,
+                  int64_t nq, int64_t dim);
+
+// z (nd x nq, row stride ldz) = (x_j . q^_i) * doc_factor[j], qt from pack_queries: with
+// doc_factor = inv_norm / tau, the logits c(q_i, x_j) / tau.
+void logit_tile(float* z, int64_t ldz, const float* x, const float* qt, const float* doc_factor,
+                int64_t nd, int64_t nq, int64_t dim);
+
+// c(q, s) / tau for two raw rows with their scales, accumulated in double (the MS
+// logits, K per query: too few for a tile).
+double row_logit(const float* q, float q_inv, const float* s, float s_inv, int64_t dim,
+                 double inv_tau);
+
+}  // namespace mbvr::cpu

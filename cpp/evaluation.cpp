@@ -1,0 +1,196 @@
+// The evaluation entry points: validation (the wording of mbvr::invalid_parameter), the
+// choice of backend (the CPU for now), and the summaries every backend shares.
+#include "evaluation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <sstream>
+#include <string>
+
+#include "cpu/evaluation.h"
+#include "cpu/thread_pool.h"
+
+namespace mbvr {
+namespace {
+
+// As JavaScript prints numbers: NaN and Infinity rather than nan and inf.
+std::string number(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  for (int digits = 1;; ++digits) {  // the shortest text that reads back as v
+    std::ostringstream s;
+    s.precision(digits);
+    s << v;
+    if (digits >= 17 || std::stod(s.str()) == v) return s.str();
+  }
+}
+
+void require_input(const void* data, const char* name) {
+  if (!data) throw invalid_parameter(ErrorKind::Type, name, "a Float32Array", "nothing");
+}
+
+void require_positive_size(int64_t v, const char* name) {
+  if (v < 1) throw invalid_parameter(ErrorKind::Range, name, "an integer >= 1", std::to_string(v));
+}
+
+// a * b * c stays far from int64 overflow (element counts, then bytes).
+void require_size_product(int64_t a, int64_t b, int64_t c, const char* what) {
+  const double elements = static_cast<double>(a) * static_cast<double>(b) * static_cast<double>(c);
+  if (elements > static_cast<double>(std::numeric_limits<int64_t>::max() / 8))
+    throw invalid_parameter(ErrorKind::Range, what, "an element count below 2^60", number(elements));
+}
+
+// Throws a RangeError naming `name` at the first NaN or infinity of x[0..n).
+void require_finite(const float* x, int64_t n, const char* name, int threads) {
+  constexpr int64_t kChunk = 1 << 16;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<int64_t> first_bad(static_cast<size_t>(chunks), -1);
+  cpu::parallel_for(threads, chunks, [&](int64_t c, int) {
+    const int64_t end = std::min(n, (c + 1) * kChunk);
+    bool bad = false;
+    for (int64_t i = c * kChunk; i < end; ++i) bad |= !std::isfinite(x[i]);
+    if (!bad) return;
+    for (int64_t i = c * kChunk; i < end; ++i)
+      if (!std::isfinite(x[i])) {
+        first_bad[c] = i;
+        return;
+      }
+  });
+  for (int64_t c = 0; c < chunks; ++c)
+    if (first_bad[c] >= 0) {
+      const int64_t i = first_bad[c];
+      throw invalid_parameter(ErrorKind::Range, name, "finite numbers",
+                              number(x[i]) + " at index " + std::to_string(i));
+    }
+}
+
+// Shared by top_k and retrieval_metrics: sizes, then finite inputs.
+void validate_retrieval(const float* queries, const float* gallery, int64_t rows, int64_t cols, int64_t dim,
+                        int threads) {
+  require_positive_size(rows, "rows");
+  require_positive_size(cols, "cols");
+  require_positive_size(dim, "dim");
+  if (cols > std::numeric_limits<int32_t>::max())
+    throw invalid_parameter(ErrorKind::Range, "cols", "at most 2147483647 gallery rows (Int32Array indices)",
+                            std::to_string(cols));
+  require_size_product(std::max(rows, cols), dim, 1, "rows * dim");
+  require_input(queries, "queries");
+  require_input(gallery, "gallery");
+  require_finite(queries, rows * dim, "queries", threads);
+  require_finite(gallery, cols * dim, "gallery", threads);
+}
+
+// P(q) of sorted values by linear interpolation between closest ranks.
+double percentile(const std::vector<double>& sorted, double q) {
+  const double h = static_cast<double>(sorted.size() - 1) * q;
+  const size_t lo = static_cast<size_t>(std::floor(h));
+  if (lo + 1 >= sorted.size()) return sorted[lo];
+  return sorted[lo] + (h - static_cast<double>(lo)) * (sorted[lo + 1] - sorted[lo]);
+}
+
+}  // namespace
+
+Summary summarize(std::vector<double> values) {
+  values.erase(std::remove_if(values.begin(), values.end(), [](double v) { return std::isnan(v); }), values.end());
+  Summary s;
+  s.count = static_cast<int64_t>(values.size());
+  if (values.empty()) return s;
+  double sum = 0;
+  for (double v : values) sum += v;  // index order
+  s.mean = sum / static_cast<double>(values.size());
+  std::sort(values.begin(), values.end());
+  s.median = percentile(values, 0.5);
+  s.p10 = percentile(values, 0.1);
+  s.p90 = percentile(values, 0.9);
+  return s;
+}
+
+void modality_balance(ModalityBalanceOutputs& out, const ModalityBalanceParams& p) {
+  require_positive_size(p.batch, "batch");
+  require_positive_size(p.dim, "dim");
+  require_size_product(p.batch, p.dim, 1, "batch * dim");
+  require_input(p.visual, "visual");
+  require_input(p.text, "text");
+  require_input(p.fused, "fused");
+  const int threads = resolve_threads(p.threads);
+  const int64_t n = p.batch * p.dim;
+  require_finite(p.visual, n, "visual", threads);
+  require_finite(p.text, n, "text", threads);
+  require_finite(p.fused, n, "fused", threads);
+
+  std::vector<double> cv(static_cast<size_t>(p.batch)), ct(static_cast<size_t>(p.batch));
+  cpu::modality_cosines(cv.data(), ct.data(), p);
+  std::vector<double> rvt(static_cast<size_t>(p.batch));
+  for (int64_t i = 0; i < p.batch; ++i) {
+    rvt[i] = ct[i] == 0 ? std::numeric_limits<double>::quiet_NaN() : cv[i] / ct[i];
+    out.rvt[i] = static_cast<float>(rvt[i]);
+    out.cos_visual[i] = static_cast<float>(cv[i]);
+    out.cos_text[i] = static_cast<float>(ct[i]);
+  }
+  out.summary = summarize(std::move(rvt));
+}
+
+void score_separation(ScoreSeparationOutputs& out, const ScoreSeparationParams& p) {
+  require_positive_size(p.batch, "batch");
+  require_positive_size(p.dim, "dim");
+  require_positive_size(p.k, "k");
+  require_size_product(p.batch, p.dim, p.k, "batch * k * dim");
+  require_input(p.query, "query");
+  require_input(p.fused, "fused");
+  require_input(p.shuffled, "shuffled");
+  const int threads = resolve_threads(p.threads);
+  require_finite(p.query, p.batch * p.dim, "query", threads);
+  require_finite(p.fused, p.batch * p.dim, "fused", threads);
+  require_finite(p.shuffled, p.batch * p.k * p.dim, "shuffled", threads);
+
+  cpu::score_cosines(out.positive, out.shuffled, p);
+  // Twice the number of wins plus ties: an exact integer, whatever the order.
+  int64_t twice_wins = 0;
+  for (int64_t i = 0; i < p.batch; ++i)
+    for (int64_t k = 0; k < p.k; ++k) {
+      const float pos = out.positive[i], neg = out.shuffled[i * p.k + k];
+      twice_wins += pos > neg ? 2 : (pos == neg ? 1 : 0);
+    }
+  out.auc = static_cast<double>(twice_wins) / (2.0 * static_cast<double>(p.batch * p.k));
+}
+
+void top_k(int32_t* indices, float* scores, const TopKParams& p) {
+  const int threads = resolve_threads(p.threads);
+  validate_retrieval(p.queries, p.gallery, p.rows, p.cols, p.dim, threads);
+  if (p.k < 1 || p.k > p.cols)
+    throw invalid_parameter(ErrorKind::Range, "k", "an integer between 1 and cols (" + std::to_string(p.cols) + ")",
+                            std::to_string(p.k));
+  require_size_product(p.rows, p.k, 1, "rows * k");
+  cpu::top_k(indices, scores, p);
+}
+
+void retrieval_metrics(RetrievalOutputs& out, const RetrievalParams& p) {
+  const int threads = resolve_threads(p.threads);
+  validate_retrieval(p.queries, p.gallery, p.rows, p.cols, p.dim, threads);
+  if (!p.targets) throw invalid_parameter(ErrorKind::Type, "targets", "an Int32Array", "nothing");
+  for (int64_t i = 0; i < p.rows; ++i)
+    if (p.targets[i] < 0 || p.targets[i] >= p.cols)
+      throw invalid_parameter(ErrorKind::Range, "targets",
+                              "gallery rows in [0, " + std::to_string(p.cols) + ") (cols)",
+                              std::to_string(p.targets[i]) + " at index " + std::to_string(i));
+  for (size_t n = 0; n < p.ks.size(); ++n)
+    if (p.ks[n] < 1)
+      throw invalid_parameter(ErrorKind::Range, "ks", "integers >= 1",
+                              std::to_string(p.ks[n]) + " at index " + std::to_string(n));
+
+  cpu::target_ranks(out.ranks, p);
+  std::vector<double> ranks(static_cast<size_t>(p.rows));
+  for (int64_t i = 0; i < p.rows; ++i) ranks[i] = out.ranks[i];
+  out.recall.assign(p.ks.size(), 0.0);
+  for (size_t n = 0; n < p.ks.size(); ++n) {
+    int64_t hits = 0;
+    for (int64_t i = 0; i < p.rows; ++i) hits += out.ranks[i] <= p.ks[n];
+    out.recall[n] = static_cast<double>(hits) / static_cast<double>(p.rows);
+  }
+  const Summary s = summarize(std::move(ranks));
+  out.median_rank = s.median;
+  out.mean_rank = s.mean;
+}
+
+}  // namespace mbvr
