@@ -85,6 +85,15 @@ FloatArray float_array_of_length(Napi::Env env, Napi::Value value, const char* n
   return out;
 }
 
+FloatArray shuffled_array(Napi::Env env, Napi::Value value, int64_t row_block) {
+  FloatArray s = float_array(env, value, "shuffled");
+  if (s.length == 0 || s.length % row_block != 0)
+    fail(env, ErrorKind::Range, "shuffled",
+         "a Float32Array of length batch * k * dim (a whole multiple of " + std::to_string(row_block) + ")",
+         "length " + std::to_string(s.length));
+  return s;
+}
+
 const int32_t* int32_array_of_length(Napi::Env env, Napi::Value value, const char* name, int64_t length) {
   auto array = typed_array(env, value, name, napi_int32_array, "Int32Array").As<Napi::Int32Array>();
   if (static_cast<int64_t>(array.ElementLength()) != length)

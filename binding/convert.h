@@ -27,6 +27,10 @@ FloatArray float_array(Napi::Env env, Napi::Value value, const char* name);
 FloatArray float_array_of_length(Napi::Env env, Napi::Value value, const char* name, int64_t length,
                                  const char* shape);
 
+// The shuffled rows, B x K x D: a Float32Array whose length is a whole multiple
+// (K >= 1) of `row_block` = B * D.
+FloatArray shuffled_array(Napi::Env env, Napi::Value value, int64_t row_block);
+
 const int32_t* int32_array_of_length(Napi::Env env, Napi::Value value, const char* name, int64_t length);
 
 // Options: absent/undefined -> fallback; present but of the wrong kind -> TypeError.

@@ -47,15 +47,8 @@ void read_call(const Napi::CallbackInfo& info, LossCall& call) {
   if (!inputs.Get("visual").IsUndefined()) p.visual = rows("visual");
   if (!inputs.Get("text").IsUndefined()) p.text = rows("text");
   if (!inputs.Get("shuffled").IsUndefined()) {
-    FloatArray s = float_array(env, inputs.Get("shuffled"), "shuffled");
+    FloatArray s = shuffled_array(env, inputs.Get("shuffled"), n);
     call.held.push_back(s.value);
-    if (s.length == 0 || s.length % n != 0)
-      throw to_js_error(env, ErrorKind::Range,
-                        invalid_parameter(ErrorKind::Range, "shuffled",
-                                          "a Float32Array of length batch * k * dim (a whole multiple of " +
-                                              std::to_string(n) + ")",
-                                          "length " + std::to_string(s.length))
-                            .what());
     p.shuffled = s.data;
     p.k = s.length / n;
   }
@@ -80,6 +73,14 @@ void read_call(const Napi::CallbackInfo& info, LossCall& call) {
   p.backend = backend_option(options);
   p.precision = precision_option(options);
   p.threads = threads_option(options);
+  if (!options.Get("logitCacheBytes").IsUndefined()) {
+    const double bytes = number_option(options, "logitCacheBytes", 0);
+    if (bytes < 0 || bytes != static_cast<double>(static_cast<int64_t>(bytes)))
+      throw to_js_error(env, ErrorKind::Range,
+                        invalid_parameter(ErrorKind::Range, "logitCacheBytes", "a whole number >= 0",
+                                          std::to_string(bytes)).what());
+    p.logit_cache_bytes = static_cast<int64_t>(bytes);
+  }
 
   if (p.grads) {
     LossOutputs& o = call.outputs;

@@ -36,14 +36,7 @@ Napi::Value ShuffledLogits(const Napi::CallbackInfo& info) {
   p.dim = size_option(o, "dim");
   const int64_t n = p.batch * p.dim;
   p.query = float_array_of_length(env, info[0], "query", n, "batch * dim").data;
-  FloatArray s = float_array(env, info[1], "shuffled");
-  if (s.length == 0 || s.length % n != 0)
-    throw to_js_error(env, ErrorKind::Range,
-                      invalid_parameter(ErrorKind::Range, "shuffled",
-                                        "a Float32Array of length batch * k * dim (a whole multiple of " +
-                                            std::to_string(n) + ")",
-                                        "length " + std::to_string(s.length))
-                          .what());
+  FloatArray s = shuffled_array(env, info[1], n);
   p.shuffled = s.data;
   p.k = s.length / n;
   p.temperature = number_option(o, "temperature", 0.05);

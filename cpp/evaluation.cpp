@@ -10,60 +10,10 @@
 
 #include "cpu/evaluation.h"
 #include "cpu/thread_pool.h"
+#include "validation.h"
 
 namespace mbvr {
 namespace {
-
-// As JavaScript prints numbers: NaN and Infinity rather than nan and inf.
-std::string number(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
-  for (int digits = 1;; ++digits) {  // the shortest text that reads back as v
-    std::ostringstream s;
-    s.precision(digits);
-    s << v;
-    if (digits >= 17 || std::stod(s.str()) == v) return s.str();
-  }
-}
-
-void require_input(const void* data, const char* name) {
-  if (!data) throw invalid_parameter(ErrorKind::Type, name, "a Float32Array", "nothing");
-}
-
-void require_positive_size(int64_t v, const char* name) {
-  if (v < 1) throw invalid_parameter(ErrorKind::Range, name, "an integer >= 1", std::to_string(v));
-}
-
-// a * b * c stays far from int64 overflow (element counts, then bytes).
-void require_size_product(int64_t a, int64_t b, int64_t c, const char* what) {
-  const double elements = static_cast<double>(a) * static_cast<double>(b) * static_cast<double>(c);
-  if (elements > static_cast<double>(std::numeric_limits<int64_t>::max() / 8))
-    throw invalid_parameter(ErrorKind::Range, what, "an element count below 2^60", number(elements));
-}
-
-// Throws a RangeError naming `name` at the first NaN or infinity of x[0..n).
-void require_finite(const float* x, int64_t n, const char* name, int threads) {
-  constexpr int64_t kChunk = 1 << 16;
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-  std::vector<int64_t> first_bad(static_cast<size_t>(chunks), -1);
-  cpu::parallel_for(threads, chunks, [&](int64_t c, int) {
-    const int64_t end = std::min(n, (c + 1) * kChunk);
-    bool bad = false;
-    for (int64_t i = c * kChunk; i < end; ++i) bad |= !std::isfinite(x[i]);
-    if (!bad) return;
-    for (int64_t i = c * kChunk; i < end; ++i)
-      if (!std::isfinite(x[i])) {
-        first_bad[c] = i;
-        return;
-      }
-  });
-  for (int64_t c = 0; c < chunks; ++c)
-    if (first_bad[c] >= 0) {
-      const int64_t i = first_bad[c];
-      throw invalid_parameter(ErrorKind::Range, name, "finite numbers",
-                              number(x[i]) + " at index " + std::to_string(i));
-    }
-}
 
 // Shared by top_k and retrieval_metrics: sizes, then finite inputs.
 void validate_retrieval(const float* queries, const float* gallery, int64_t rows, int64_t cols, int64_t dim,

@@ -69,6 +69,9 @@ struct LossParams {
   Backend backend = Backend::Auto;
   Precision precision = Precision::Fp32;
   int threads = 0;  // CPU worker threads; 0 = MBVR_THREADS or all cores
+  // CPU: bytes the fused logits may occupy to save their recomputation (B^2 * 4 bytes
+  // needed; all or nothing). -1 = MBVR_LOGIT_CACHE_BYTES, else 80 MiB; 0 = never.
+  int64_t logit_cache_bytes = -1;
 };
 
 struct LossTerms {

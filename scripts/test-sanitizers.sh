@@ -15,7 +15,7 @@ mkdir -p "$out"
 
 echo "== 1. core_check with ASan + UBSan + LSan"
 g++ -std=c++17 -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
-  -Icpp cpp/tests/core_check.cpp cpp/mbvr.cpp cpp/cpu/*.cpp cpp/cuda_disabled.cpp -lpthread -o "$out/core_check"
+  -Icpp cpp/tests/core_check.cpp cpp/mbvr.cpp cpp/validation.cpp cpp/evaluation.cpp cpp/cpu/*.cpp cpp/cuda_disabled.cpp -lpthread -o "$out/core_check"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$out/core_check"
 
 echo "== 2. the test suite against an ASan + UBSan build of the addon"

@@ -75,7 +75,7 @@ export interface CudaLossInputs {
   shuffled?: CudaTensor;
 }
 
-export type CudaLossOptions = Omit<MbvrOptions, 'backend' | 'threads'>;
+export type CudaLossOptions = Omit<MbvrOptions, 'backend' | 'threads' | 'logitCacheBytes'>;
 
 export interface CudaLossResult {
   loss: number;

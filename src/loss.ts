@@ -76,6 +76,11 @@ export function prepareLoss(inputs: MbvrInputs, options: MbvrOptions = {}): [Nat
   optionalChoice(opt.backend, 'backend', BACKENDS);
   optionalChoice(opt.precision, 'precision', PRECISIONS);
   optionalThreads(opt.threads);
+  if (opt.logitCacheBytes !== undefined) {
+    optionalNumber(opt.logitCacheBytes, 'logitCacheBytes', 'nonnegative');
+    if (!Number.isSafeInteger(opt.logitCacheBytes))
+      throw invalidParameterError('logitCacheBytes', 'a whole number >= 0', opt.logitCacheBytes, RangeError);
+  }
 
   const weight = (v: unknown) => (v === undefined ? 1 : (v as number));
   const need = (name: 'visual' | 'text' | 'shuffled', w: string, term: string) => {

@@ -26,6 +26,7 @@ export interface NativeOptions {
   backend?: string;
   precision?: string;
   threads?: number;
+  logitCacheBytes?: number;
 }
 
 /** A native CudaTensor (binding/cuda_session.cpp). */

@@ -9,20 +9,10 @@
 // (while K <= B - 2g + 1). If one label holds more than half the batch no such shift
 // exists: then only pi_k(i) != i is guaranteed.
 import { invalidParameterError } from './errors';
+import { mulberry32 } from './random';
 import type { ModalityShuffleOptions } from './types';
 import { positiveInteger, requireLength, requireObject } from './validate';
 
-/** A small seeded generator (mulberry32): uniform floats in [0, 1). */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffleInPlace<T>(items: T[], random: () => number): void {
   for (let i = items.length - 1; i > 0; i--) {
@@ -45,7 +35,7 @@ export function modalityShuffle(batch: number, options: ModalityShuffleOptions =
     if (!(labels instanceof Int32Array)) throw invalidParameterError('labels', 'an Int32Array', labels);
     requireLength(labels, batch, 'labels', 'batch');
   }
-  const random = generator(seed);
+  const random = mulberry32(seed);
 
   // sigma: groups of equal labels in random order, rows shuffled inside each group.
   const groups = new Map<number, number[]>();

@@ -52,6 +52,9 @@ export interface MbvrOptions {
   precision?: Precision;
   /** CPU worker threads [MBVR_THREADS, else all cores] */
   threads?: number;
+  /** CPU: bytes the fused logits (B^2 * 4) may occupy to skip their recomputation in
+   * the backward pass [MBVR_LOGIT_CACHE_BYTES, else 80 MiB]; 0 never caches. */
+  logitCacheBytes?: number;
 }
 
 export interface MbvrTerms {

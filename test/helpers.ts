@@ -1,5 +1,6 @@
 // Shared test helpers: seeded random inputs, relative errors, the backend under test.
 import assert from 'node:assert/strict';
+import { mulberry32 } from '../src/random';
 import type { MbvrOptions, Precision } from '../src/types';
 
 /** The backend and precision the suite runs the native code with (GPU runs set these). */
@@ -14,16 +15,7 @@ console.log(`# random seed ${suiteSeed} (replay with MBVR_TEST_SEED=${suiteSeed}
 
 export type Random = () => number;
 
-export function rng(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng: (seed: number) => Random = mulberry32;
 
 export function randInt(random: Random, lo: number, hi: number): number {
   return lo + Math.floor(random() * (hi - lo + 1));

@@ -101,6 +101,17 @@ describe(`mbvrLoss on ${backend}/${precision} against the float64 reference`, ()
     }
   });
 
+  it('gives the same bits with and without the fused-logit cache (cpu)', { skip: backend !== 'cpu' }, () => {
+    const random = rng(suiteSeed + 9);
+    const c = randomCase(random, 1100, 40, 2);
+    const options: MbvrOptions = { ...randomOptions(random, 1100), alpha: 1, beta: 1, gamma: 1, backend };
+    const cached = mbvrLossSync(c, { ...options, logitCacheBytes: 64 << 20 });
+    const recomputed = mbvrLossSync(c, { ...options, logitCacheBytes: 0 });
+    assert.equal(recomputed.loss, cached.loss);
+    assert.equal(recomputed.grads!.temperature, cached.grads!.temperature);
+    for (const key of GRAD_KEYS) assert.ok(sameBits(recomputed.grads![key]!, cached.grads![key]!), `grads.${key}`);
+  });
+
   it('never modifies its inputs', async () => {
     const random = rng(suiteSeed + 4);
     const c = randomCase(random, 150, 20, 2);

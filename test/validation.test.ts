@@ -58,6 +58,8 @@ const cases: BadCase[] = [
   { what: 'unknown backend', options: { backend: 'tpu' }, Kind: RangeError, message: "Expected one of 'auto', 'cpu', 'cuda' for backend but received 'tpu'" },
   { what: 'unknown precision', options: { precision: 'fp16' }, Kind: RangeError, message: "Expected one of 'fp32', 'tf32', 'bf16' for precision but received 'fp16'" },
   { what: 'threads zero', options: { threads: 0 }, Kind: RangeError, message: 'Expected a positive integer for threads but received 0 of type number' },
+  { what: 'logitCacheBytes negative', options: { logitCacheBytes: -1 }, Kind: RangeError, message: 'Expected a finite number >= 0 for logitCacheBytes but received -1 of type number' },
+  { what: 'logitCacheBytes not whole', options: { logitCacheBytes: 1.5 }, Kind: RangeError, message: 'Expected a whole number >= 0 for logitCacheBytes but received 1.5 of type number' },
   { what: 'options not an object', options: 'fast', Kind: TypeError, message: "Expected an object for options but received 'fast' of type string" },
   { what: 'visual missing with alpha > 0', inputs: () => ({ ...good(), visual: undefined }), Kind: TypeError, message: 'Expected a Float32Array when alpha > 0 (pass alpha: 0 to drop L_v) for visual but received undefined' },
   { what: 'text missing with beta > 0', inputs: () => ({ ...good(), text: undefined }), options: { beta: 0.5 }, Kind: TypeError, message: 'Expected a Float32Array when beta > 0 (pass beta: 0 to drop L_t) for text but received undefined' },

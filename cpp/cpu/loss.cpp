@@ -71,11 +71,12 @@ int64_t strip_rows(int64_t batch, int64_t dim) {
 constexpr int64_t kTilePad = 16;
 
 // Default budget for caching fused logits: 80 MiB holds every fused logit (B x (R + 16)
-// floats) up to B = 4096; beyond, nothing is cached. MBVR_LOGIT_CACHE_BYTES overrides
-// it (0 turns the cache off).
+// floats) up to B = 4096; beyond, nothing is cached. The option logitCacheBytes
+// (LossParams::logit_cache_bytes), else MBVR_LOGIT_CACHE_BYTES, overrides it (0: off).
 constexpr int64_t kDefaultCacheBytes = int64_t{80} << 20;
 
-int64_t cache_budget() {
+int64_t cache_budget(int64_t requested) {
+  if (requested >= 0) return requested;
   if (const char* env = std::getenv("MBVR_LOGIT_CACHE_BYTES")) {
     char* end = nullptr;
     const long long v = std::strtoll(env, &end, 10);
@@ -148,7 +149,7 @@ class LossRun {
     d_stats_.assign(B_, empty);
     const int64_t strip_floats = B_ * LD_;
     // All or nothing: a cache of a few strips saves a few percent for its whole budget.
-    cached_strips_ = p_.grads && strips_ * strip_floats * 4 <= cache_budget() ? strips_ : 0;
+    cached_strips_ = p_.grads && strips_ * strip_floats * 4 <= cache_budget(p_.logit_cache_bytes) ? strips_ : 0;
     cache_.resize(cached_strips_ * strip_floats);
     for (int t = 0; t < kTerms; ++t)
       if (active_[t] && (t != kFused || cached_strips_ < strips_)) strip_[t].resize(strip_floats);

@@ -1,22 +1,15 @@
 // Seeded randomness for the demo: one stream per purpose, so that changing one part
 // (say, the number of test queries) never reshuffles another (the videos).
 
+import { mulberry32 } from '../../src/random';
+
 export interface Random {
   /** uniform in [0, 1) */
   (): number;
 }
 
 /** mulberry32: small, fast, good enough for data generation. */
-export function rng(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng: (seed: number) => Random = mulberry32;
 
 /** A stream derived from a seed and a purpose name. */
 export function stream(seed: number, purpose: string): Random {
