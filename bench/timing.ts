@@ -16,9 +16,11 @@ export function timeMs(fn: () => void, { warmup = 1, runs = 5 } = {}): number {
   return median(times);
 }
 
-/** Flops of the loss counted as 12 GEMM-equivalents of 2 * B^2 * D (KERNEL-NOTES.md). */
+/** The loss's essential work: 9 GEMM-equivalents of 2 * B^2 * D (3 logit products
+ * forward, 6 gradient products backward; KERNEL-NOTES.md). Recomputing logits adds up
+ * to 3 more, which this count leaves out: GFLOP/s from it are effective rates. */
 export function lossFlops(batch: number, dim: number): number {
-  return 12 * 2 * batch * batch * dim;
+  return 9 * 2 * batch * batch * dim;
 }
 
 export function printTable(header: string[], rows: (string | number)[][]): void {

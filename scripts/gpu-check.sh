@@ -2,7 +2,9 @@
 # Everything the CUDA backend needs checked on the GPU machine, in one run (about 6 min
 # on an H200). From the repository root, on the device machine:
 #
-#   source .device/remote-env.sh && bash scripts/gpu-check.sh
+#   here:  npm install && bash scripts/pack-gpu-suite.sh
+#   there: source .device/remote-env.sh && bash scripts/gpu-check.sh
+#          (carry: .device, build/Release/mbvr.node, dist)
 #
 # Steps (each logged to $OUT/<step>.log; a failing step does not stop the others):
 #   1. nvidia-smi
@@ -10,8 +12,8 @@
 #   3. correctness: every precision and kernel version vs a float64 reference
 #   4. PyTorch float64 autograd cross-check (scripts/torch_reference.py)
 #   5. compute-sanitizer memcheck and racecheck on small cases (when installed)
-#   6. the Node test suite with MBVR_TEST_BACKEND=cuda, per precision (when node and
-#      node_modules are here and the addon has been built with CUDA)
+#   6. the Node test suite with MBVR_TEST_BACKEND=cuda, per precision (npm test where
+#      npm is; else the suite compiled by scripts/pack-gpu-suite.sh, with plain node)
 #   7. benchmarks: mbvr (device-resident API) and PyTorch eager, side by side
 # The table of step results is printed last; exit status 1 if any step failed.
 #
@@ -94,19 +96,26 @@ if [[ -x "$BIN" ]]; then
 fi
 
 # ---- 6. the Node test suite on the CUDA backend -------------------------------------
+# Without npm (the GPU machine), the suite compiled by scripts/pack-gpu-suite.sh runs
+# with plain node against the addon in build/Release.
 node_tests() {
   local p rc=0
   for p in tf32 bf16 fp32; do
-    echo "--- npm test, MBVR_TEST_BACKEND=cuda MBVR_TEST_PRECISION=$p"
-    MBVR_TEST_BACKEND=cuda MBVR_TEST_PRECISION=$p npm test || rc=1
+    echo "--- node tests, MBVR_TEST_BACKEND=cuda MBVR_TEST_PRECISION=$p"
+    if command -v npm >/dev/null && [[ -d node_modules ]]; then
+      MBVR_TEST_BACKEND=cuda MBVR_TEST_PRECISION=$p npm test || rc=1
+    else
+      (cd .device/suite && MBVR_ADDON_PATH="$ROOT/build/Release/mbvr.node" MBVR_TEST_BACKEND=cuda \
+        MBVR_TEST_PRECISION=$p node --test --test-concurrency=1 test/*.test.js) || rc=1
+    fi
   done
   return $rc
 }
-if command -v node >/dev/null && command -v npm >/dev/null && [[ -d node_modules ]]; then
+if command -v node >/dev/null && { [[ -d node_modules ]] || [[ -d .device/suite ]]; } && [[ -f build/Release/mbvr.node ]]; then
   step node node_tests
 else
-  echo "node/npm or node_modules missing: Node tests skipped" | tee "$OUT/node.log"
-  RESULTS+=("skip  node (node, npm or node_modules missing)")
+  echo "node, the compiled suite (.device/suite) or build/Release/mbvr.node missing: Node tests skipped" | tee "$OUT/node.log"
+  RESULTS+=("skip  node (node, suite or addon missing)")
 fi
 
 # ---- 7. benchmarks ------------------------------------------------------------------
