@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `npm run test:asan`: the compute core and the addon under AddressSanitizer + UBSan,
-# and a leak check.
+# a leak check, and an allocation failure injected.
 #   1. cpp/tests/core_check.cpp (the core without Node) built with ASan, UBSan and
 #      LeakSanitizer: every entry point and error path; any memory error, undefined
 #      behaviour or leak fails it.
@@ -8,6 +8,8 @@
 #      suite run against it (LD_PRELOAD of the ASan runtime, MBVR_ADDON_PATH). Leak
 #      detection is off for this step: Node itself does not free everything at exit;
 #      leaks of the binding are covered by the repeated-call RSS test in memory.test.ts.
+#   3. Fault injection: with malloc refusing large requests, an allocation failure in the
+#      core is a JS Error and the next call works.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=build-asan
@@ -28,3 +30,17 @@ LD_PRELOAD="$asan_runtime:$ubsan_runtime" \
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   MBVR_ADDON_PATH="$out/Release/mbvr.node" MBVR_FUZZ_RUNS="${MBVR_FUZZ_RUNS:-1000}" \
   node --import tsx --test --test-concurrency=1 $tests
+
+echo "== 3. an allocation failure is a JS Error, and the next call works"
+# cpp/tests/fail_large_malloc.c makes malloc refuse single requests above 32 MiB: the
+# loss's 64 MiB logit cache (B = 4096) then fails inside the core (the normal build),
+# which must surface as an Error while the process lives on.
+gcc -shared -fPIC -O1 cpp/tests/fail_large_malloc.c -o "$out/fail_large_malloc.so"
+LD_PRELOAD="$PWD/$out/fail_large_malloc.so" MBVR_FAIL_MALLOC_ABOVE=$((32 << 20)) node -e "
+const { mbvrLossSync } = require('./dist/index.js');
+const rows = (b, d) => Float32Array.from({ length: b * d }, (_, i) => Math.sin(i));
+const call = (b) => mbvrLossSync({ batch: b, dim: 8, query: rows(b, 8), fused: rows(b, 8) }, { alpha: 0, beta: 0, gamma: 0, logitCacheBytes: 2 ** 30 });
+try { call(4096); console.error('expected an out-of-memory Error'); process.exit(1); }
+catch (e) { if (!(e instanceof Error) || !/out of memory/.test(e.message)) throw e; console.log('ok: ' + e.message); }
+if (!Number.isFinite(call(64).loss)) process.exit(1);
+console.log('ok: the next call works');"
