@@ -5,21 +5,9 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { backends, modalityShuffle, shuffledLogits, similarity } from '../src/index';
-import { randInt, randomRows, relativeError, rng, suiteSeed } from './helpers';
+import { cosineRef, randInt, randomRows, relativeError, rng, suiteSeed } from './helpers';
 
 const root = path.join(__dirname, '..');
-
-function cosineRef(a: Float32Array, ai: number, b: Float32Array, bj: number, dim: number, normalize: boolean): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let d = 0; d < dim; d++) {
-    ab += a[ai * dim + d] * b[bj * dim + d];
-    aa += a[ai * dim + d] ** 2;
-    bb += b[bj * dim + d] ** 2;
-  }
-  return normalize ? ab / (Math.max(Math.sqrt(aa), 1e-12) * Math.max(Math.sqrt(bb), 1e-12)) : ab;
-}
 
 describe('similarity', () => {
   it('equals c(a_i, b_j) / tau for random shapes, normalized or not', () => {

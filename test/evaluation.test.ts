@@ -6,21 +6,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { modalityBalance, retrievalMetrics, scoreSeparation, topK } from '../src/index';
 import { native } from '../src/native';
-import { randInt, randomRows, type Random, rng, sameBits, suiteSeed } from './helpers';
+import { cosineRef, randInt, randomRows, type Random, rng, sameBits, suiteSeed } from './helpers';
 
 // ---- brute force ----------------------------------------------------------------------
 
-function cosine(a: Float32Array, ai: number, b: Float32Array, bj: number, dim: number): number {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let d = 0; d < dim; d++) {
-    ab += a[ai * dim + d] * b[bj * dim + d];
-    aa += a[ai * dim + d] ** 2;
-    bb += b[bj * dim + d] ** 2;
-  }
-  return ab / (Math.max(Math.sqrt(aa), 1e-12) * Math.max(Math.sqrt(bb), 1e-12));
-}
+const cosine = (a: Float32Array, ai: number, b: Float32Array, bj: number, dim: number) => cosineRef(a, ai, b, bj, dim);
 
 function dot(a: Float32Array, ai: number, b: Float32Array, bj: number, dim: number): number {
   let s = 0;

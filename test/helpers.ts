@@ -106,3 +106,17 @@ export function sameBits(a: Float32Array, b: Float32Array): boolean {
   for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) return false;
   return true;
 }
+
+/** c(a_i, b_j) in float64: the cosine (rows clamped at 1e-12 like the addon), or the dot
+ * product when normalize is false. */
+export function cosineRef(a: Float32Array, ai: number, b: Float32Array, bj: number, dim: number, normalize = true): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let d = 0; d < dim; d++) {
+    ab += a[ai * dim + d] * b[bj * dim + d];
+    aa += a[ai * dim + d] ** 2;
+    bb += b[bj * dim + d] ** 2;
+  }
+  return normalize ? ab / (Math.max(Math.sqrt(aa), 1e-12) * Math.max(Math.sqrt(bb), 1e-12)) : ab;
+}
