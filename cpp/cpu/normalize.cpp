@@ -29,6 +29,13 @@ void normalize_rows_forward(RowScales& out, const float* x, int64_t rows, int64_
   });
 }
 
+void normalize_row(float* hat, const float* x, int64_t dim) {
+  double ss = 0;
+  for (int64_t d = 0; d < dim; ++d) ss += static_cast<double>(x[d]) * x[d];
+  const double inv = 1.0 / std::max(std::sqrt(ss), kNormEps);
+  for (int64_t d = 0; d < dim; ++d) hat[d] = static_cast<float>(x[d] * inv);
+}
+
 void normalize_rows_forward(NormalizedRows& out, const float* x, int64_t rows, int64_t dim,
                             bool normalize, int threads) {
   if (!normalize) {
@@ -36,18 +43,10 @@ void normalize_rows_forward(NormalizedRows& out, const float* x, int64_t rows, i
     return;
   }
   out.store.resize(static_cast<size_t>(rows * dim));
-  out.norm.resize(static_cast<size_t>(rows));
   float* hat = out.store.data();
   parallel_for(threads, items_for(rows), [&](int64_t item, int) {
     const int64_t end = std::min(rows, (item + 1) * kRowsPerItem);
-    for (int64_t i = item * kRowsPerItem; i < end; ++i) {
-      const float* xi = x + i * dim;
-      double ss = 0;
-      for (int64_t d = 0; d < dim; ++d) ss += static_cast<double>(xi[d]) * xi[d];
-      out.norm[i] = std::sqrt(ss);
-      const double inv = 1.0 / std::max(out.norm[i], kNormEps);
-      for (int64_t d = 0; d < dim; ++d) hat[i * dim + d] = static_cast<float>(xi[d] * inv);
-    }
+    for (int64_t i = item * kRowsPerItem; i < end; ++i) normalize_row(hat + i * dim, x + i * dim, dim);
   });
   out.hat = hat;
 }

@@ -28,8 +28,11 @@ void normalize_rows_forward(RowScales& out, const float* x, int64_t rows, int64_
 struct NormalizedRows {
   const float* hat = nullptr;  // rows x dim
   std::vector<float> store;    // owns `hat` when normalising
-  std::vector<double> norm;    // ||x_i||, when normalising
 };
+
+// One row of a normalised copy: hat = x * (1 / max(||x||, eps)), the norm and the
+// product in float64, then rounded. Every normalised copy is made by this function.
+void normalize_row(float* hat, const float* x, int64_t dim);
 void normalize_rows_forward(NormalizedRows& out, const float* x, int64_t rows, int64_t dim,
                             bool normalize, int threads);
 

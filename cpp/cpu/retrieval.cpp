@@ -26,7 +26,6 @@
 #include "gemm.h"
 #include "normalize.h"
 #include "thread_pool.h"
-#include "tile_gemm.h"
 
 namespace mbvr::cpu {
 namespace {
@@ -67,20 +66,23 @@ struct PackScratch {
   }
 };
 
-// packed (pack_b layout) = G^T for the gallery rows c0 .. c0+nc-1, normalised exactly as
-// normalize_rows_forward does (float64 norm, float32 x * (1 / max(norm, eps))).
+// bt (k x n, row stride n) = transpose of x (n x k, row stride k).
+void pack_transposed(float* bt, const float* x, int64_t n, int64_t k) {
+  constexpr int64_t T = 16;  // transpose in small squares to stay cache friendly
+  for (int64_t j0 = 0; j0 < n; j0 += T)
+    for (int64_t p0 = 0; p0 < k; p0 += T)
+      for (int64_t j = j0; j < j0 + T && j < n; ++j)
+        for (int64_t p = p0; p < p0 + T && p < k; ++p) bt[p * n + j] = x[j * k + p];
+}
+
+// packed (pack_b layout) = G^T for the gallery rows c0 .. c0+nc-1, normalised as the
+// queries are (normalize_row).
 void pack_gallery_tile(float* packed, PackScratch& scratch, const float* gallery, int64_t c0, int64_t nc,
                        int64_t dim, bool normalize) {
   const float* rows = gallery + c0 * dim;
   if (normalize) {
     float* hat = scratch.rows.data();
-    for (int64_t j = 0; j < nc; ++j) {
-      const float* x = rows + j * dim;
-      double ss = 0;
-      for (int64_t d = 0; d < dim; ++d) ss += static_cast<double>(x[d]) * x[d];
-      const double inv = 1.0 / std::max(std::sqrt(ss), kNormEps);
-      for (int64_t d = 0; d < dim; ++d) hat[j * dim + d] = static_cast<float>(x[d] * inv);
-    }
+    for (int64_t j = 0; j < nc; ++j) normalize_row(hat + j * dim, rows + j * dim, dim);
     rows = hat;
   }
   pack_transposed(scratch.transposed.data(), rows, nc, dim);  // D x nc

@@ -1,5 +1,5 @@
 // Tile products of the CUDA backend: the only place the O(B^2 D) work happens (the GPU
-// counterpart of cpu/tile_gemm). Each CTA of 256 threads works on one 128 x 128 tile:
+// counterpart of cpu/gemm.h). Each CTA of 256 threads works on one 128 x 128 tile:
 //
 //   nt:  S (128 x 128, fp32, in shared memory)  = Own (128 x Dp) * Walk (128 x Dp)^T
 //   nn:  Grad (128 x Dp, fp32, global)         += G (128 x 128, shared) * Walk (128 x Dp)
