@@ -4,12 +4,16 @@
 // /usr/bin/python3), so peak-RSS growth is clean: VmHWM after the first call minus VmRSS
 // once the inputs exist (outputs, gradients and every temporary count; inputs do not).
 //
+// Also times our opt-in bf16 precision (precision: 'bf16', SPEC's 2e-2 bound; products at
+// twice the fp32 rate with AVX512-BF16) in the same alternation, reported apart: the fp32
+// columns are the like-for-like comparison. --no-bf16 skips it.
+//
 // Also times the straightforward TypeScript implementation (src/reference.ts: float64,
 // full B x B matrices) at a small size, against ours at that size, and extrapolates it by
 // flops (B^2 D) to the large size.
 //
 //   node --import tsx bench/compare-torch-cpu.ts [--rounds 3] [--reps 3] [--threads N]
-//        [--sizes 4096x512,1024x256,2048x512,8192x256] [--no-torch] [--no-naive]
+//        [--sizes 4096x512,1024x256,2048x512,8192x256] [--no-torch] [--no-bf16] [--no-naive]
 //
 // Needs: apt-get install -y python3-torch libopenblas0-pthread (PyTorch with OpenBLAS for
 // /usr/bin/python3). MBVR_ADDON_PATH selects the addon as everywhere else.
@@ -54,6 +58,7 @@ function randomRows(n: number, seed: number): Float32Array {
 
 function childOurs(): void {
   const [B, D, K, threads, reps] = process.argv.slice(3, 8).map(Number);
+  const precision = process.argv[8] as 'fp32' | 'bf16';
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mbvr = require('..') as typeof import('../src/index');
   const inputs = {
@@ -75,7 +80,8 @@ function childOurs(): void {
   for (let r = 0; r < reps; r++) {
     gc();
     const t0 = process.hrtime.bigint();
-    const out = mbvr.mbvrLossSync(inputs, { backend: 'cpu', threads, temperature: 0.05 });
+    const out = mbvr.mbvrLossSync(inputs, { backend: 'cpu', threads, temperature: 0.05, precision });
+    if (out.precision !== precision) throw new Error(`ran ${out.precision}, not ${precision}`);
     ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
     loss = out.loss;
     // The peak of one call: later reps could add garbage the collector has not freed.
@@ -86,8 +92,9 @@ function childOurs(): void {
 
 // ---- parent -----------------------------------------------------------------------
 
-function runOurs(B: number, D: number, K: number, threads: number, reps: number): Measurement {
-  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', __filename, '--child-ours', ...[B, D, K, threads, reps].map(String)], {
+function runOurs(B: number, D: number, K: number, threads: number, reps: number, precision = 'fp32'): Measurement {
+  const args = [...[B, D, K, threads, reps].map(String), precision];
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', __filename, '--child-ours', ...args], {
     encoding: 'utf8',
     env: process.env,
     maxBuffer: 1 << 20,
@@ -156,30 +163,39 @@ function main(): void {
     .split(',')
     .map((s) => s.split('x').map(Number) as [number, number]);
   const withTorch = !process.argv.includes('--no-torch');
+  const withBf16 = !process.argv.includes('--no-bf16');
   const K = 1;
 
-  console.log(`threads=${threads}, ${rounds} rounds x ${reps} reps per side, alternating ours / PyTorch (fresh process each)`);
-  const header = ['B', 'D', 'ours ms', 'torch ms', 'torch/ours', 'ours RSS+ MiB', 'torch RSS+ MiB', 'ours GFLOP/s*', 'loss rel. diff'];
+  const sides = ['ours', 'PyTorch', ...(withBf16 ? ['ours bf16'] : [])].join(' / ');
+  console.log(`threads=${threads}, ${rounds} rounds x ${reps} reps per side, alternating ${sides} (fresh process each)`);
+  const header = ['B', 'D', 'ours ms', 'torch ms', 'torch/ours', 'ours RSS+ MiB', 'torch RSS+ MiB', 'ours GFLOP/s*', 'loss rel. diff',
+    'bf16 ms', 'torch/bf16', 'bf16 RSS+ MiB', 'bf16 loss rel. diff'];
   const rows: string[][] = [];
   for (const [B, D] of sizes) {
     const ours: Measurement[] = [];
     const torch: Measurement[] = [];
+    const bf16: Measurement[] = [];
     const file = withTorch ? inputsFile(B, D, K) : '';
     for (let round = 0; round < rounds; round++) {
       ours.push(runOurs(B, D, K, threads, reps));
       if (withTorch) torch.push(runTorch(B, D, K, threads, reps, file));
+      if (withBf16) bf16.push(runOurs(B, D, K, threads, reps, 'bf16'));
     }
     if (file) fs.rmSync(file, { force: true });
-    for (const m of [...ours, ...torch]) if (m.error) console.error(m.error);
+    for (const m of [...ours, ...torch, ...bf16]) if (m.error) console.error(m.error);
     // The first rep of every process pays page faults and thread start-up: drop it.
     const steady = (ms: Measurement[]) => ms.flatMap((m) => (m.ms.length > 1 ? m.ms.slice(1) : m.ms));
     const oursMs = median(steady(ours));
     const torchMs = withTorch ? median(steady(torch)) : NaN;
+    const bf16Ms = withBf16 ? median(steady(bf16)) : NaN;
+    const lossDiff = (m: Measurement[]) =>
+      m.length && torch.length ? (Math.abs(m[0].loss - torch[0].loss) / Math.abs(torch[0].loss)).toExponential(1) : '-';
     const gflops = (9 * 2 * B * B * D) / oursMs / 1e6;
     rows.push([
       String(B), String(D), fmt(oursMs), fmt(torchMs), fmt(torchMs / oursMs, 2),
       fmt(Math.max(...ours.map((m) => m.rss_growth_mib))), fmt(Math.max(...torch.map((m) => m.rss_growth_mib))),
-      fmt(gflops, 1), withTorch ? (Math.abs(ours[0].loss - torch[0].loss) / Math.abs(torch[0].loss)).toExponential(1) : '-',
+      fmt(gflops, 1), lossDiff(ours),
+      fmt(bf16Ms), fmt(torchMs / bf16Ms, 2), bf16.length ? fmt(Math.max(...bf16.map((m) => m.rss_growth_mib))) : '-', lossDiff(bf16),
     ]);
     console.log(rows[rows.length - 1].join('\t'));
   }

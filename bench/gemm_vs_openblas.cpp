@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
     for (int b = 0; b < B / NB; ++b)  // document gradients: dX_block += G^T_block Q
       gemm_packed(dx.data() + b * NB * D, D, tile.data() + b * NB * LD, LD, 1, q_packed.data(), NB, D, R, true);
     t[2] = cpu_seconds();
-    gemm_unpacked(dq.data(), D, tile.data(), 1, LD, x.data(), D, R, D, B, false);  // dQ = G X
+    gemm(dq.data(), D, tile.data(), 1, LD, x.data(), D, R, D, B, false);  // dQ = G X (B packed per chunk)
     t[3] = cpu_seconds();
     if (sgemm) {
       sgemm(kRowMajor, kNoTrans, kTrans, B, R, D, 1.0f, x.data(), D, q.data(), D, 0.0f, c.data(), R);

@@ -6,17 +6,16 @@ namespace mbvr::binding {
 
 Napi::Value Backends(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  const CpuInfo host = cpu_info();
   Napi::Object cpu = Napi::Object::New(env);
   cpu.Set("available", true);
-  cpu.Set("threads", resolve_threads(0));
-#if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  cpu.Set("simd", __builtin_cpu_supports("avx512f") ? "avx512"
-                  : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? "avx2"
-                                                                                     : "baseline");
-#else
-  cpu.Set("simd", "portable");
-#endif
+  cpu.Set("threads", host.threads);
+  cpu.Set("simd", host.simd);
+  cpu.Set("gemm", host.gemm);
+  Napi::Object bf16 = Napi::Object::New(env);
+  bf16.Set("native", host.bf16_native);
+  bf16.Set("kernel", host.bf16_gemm);
+  cpu.Set("bf16", bf16);
 
   const CudaInfo ci = cuda_info();
   Napi::Object cuda = Napi::Object::New(env);

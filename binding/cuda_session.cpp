@@ -233,6 +233,7 @@ Napi::Object session_result(Napi::Env env, SessionCall& call) {
     result.Set("grads", grads);
   }
   result.Set("backend", "cuda");
+  result.Set("precision", precision_name(call.out.precision_used));
   return result;
 }
 

@@ -114,6 +114,7 @@ Napi::Object make_result(Napi::Env env, const LossCall& call) {
     result.Set("grads", grads);
   }
   result.Set("backend", backend_name(o.backend_used));
+  result.Set("precision", precision_name(o.precision_used));
   return result;
 }
 

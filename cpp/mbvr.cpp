@@ -90,10 +90,9 @@ void require_temperature(double t) {
 
 Backend choose_backend(Backend requested, Precision precision) {
   if (requested == Backend::Cpu) {
-    if (precision != Precision::Fp32)
+    if (precision == Precision::Tf32)
       throw invalid_parameter(ErrorKind::Range, "precision",
-                              "'fp32' with backend 'cpu' (tf32 and bf16 are CUDA-only)",
-                              std::string("'") + precision_name(precision) + "'");
+                              "'fp32' or 'bf16' with backend 'cpu' (tf32 is CUDA-only)", "'tf32'");
     return Backend::Cpu;
   }
   const CudaInfo info = cuda::info();
@@ -176,5 +175,6 @@ void shuffled_logits(float* out, const ShuffledLogitsParams& p) {
 }
 
 CudaInfo cuda_info() { return cuda::info(); }
+CpuInfo cpu_info() { return cpu::info(); }
 
 }  // namespace mbvr

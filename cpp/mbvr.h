@@ -91,6 +91,10 @@ struct LossOutputs {
   double loss = 0.0;
   LossTerms terms;
   Backend backend_used = Backend::Cpu;
+  // The precision the products ran at: the requested one, or a more exact one where the
+  // requested one could not meet SPEC's bound (bf16 at tiny temperatures, tf32/bf16
+  // falling back to the CPU's fp32).
+  Precision precision_used = Precision::Fp32;
 };
 
 // Checks sizes, options and that every input is finite; throws mbvr::Error naming the
@@ -145,6 +149,16 @@ struct CudaInfo {
 };
 
 CudaInfo cuda_info();
+
+struct CpuInfo {
+  int threads = 0;             // the default worker count
+  std::string simd;            // the widest vector ISA in use: avx512, avx2, baseline, portable
+  std::string gemm;            // the fp32 microkernel in use ("avx512 12x32", ...)
+  std::string bf16_gemm;       // the bf16 microkernel in use
+  bool bf16_native = false;    // bf16 products run in hardware (AVX512-BF16), not emulated
+};
+
+CpuInfo cpu_info();
 
 // Worker threads the CPU backend uses for `requested` (0 = MBVR_THREADS, else all cores).
 int resolve_threads(int requested);

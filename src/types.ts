@@ -79,6 +79,9 @@ export interface MbvrResult {
   terms: MbvrTerms;
   grads?: MbvrGrads;
   backend: 'cpu' | 'cuda';
+  /** The precision the products ran at: `precision`, or a more exact one where that could
+   * not meet its error bound (see the README's "Precision"). */
+  precision: Precision;
 }
 
 export interface SimilarityOptions {
@@ -118,7 +121,16 @@ export interface CudaDevice {
 }
 
 export interface BackendsInfo {
-  cpu: { available: true; threads: number; simd: string };
+  cpu: {
+    available: true;
+    threads: number;
+    /** widest vector instruction set in use: 'avx512' | 'avx2' | 'baseline' | 'portable' */
+    simd: string;
+    /** the fp32 matrix-product kernel in use, e.g. 'avx512 12x32' */
+    gemm: string;
+    /** precision 'bf16' on the CPU: native (AVX512-BF16) or emulated (correct, slower than fp32) */
+    bf16: { native: boolean; kernel: string };
+  };
   cuda: {
     compiled: boolean;
     available: boolean;

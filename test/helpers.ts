@@ -1,7 +1,8 @@
 // Shared test helpers: seeded random inputs, relative errors, the backend under test.
 import assert from 'node:assert/strict';
+import { referenceLoss } from '../src/reference';
 import { mulberry32 } from '../src/random';
-import type { MbvrOptions, Precision } from '../src/types';
+import type { MbvrInputs, MbvrOptions, MbvrResult, Precision } from '../src/types';
 
 /** The backend and precision the suite runs the native code with (GPU runs set these). */
 export const backend = (process.env.MBVR_TEST_BACKEND ?? 'cpu') as 'cpu' | 'cuda';
@@ -119,4 +120,47 @@ export function cosineRef(a: Float32Array, ai: number, b: Float32Array, bj: numb
     bb += b[bj * dim + d] ** 2;
   }
   return normalize ? ab / (Math.max(Math.sqrt(aa), 1e-12) * Math.max(Math.sqrt(bb), 1e-12)) : ab;
+}
+
+export const GRAD_KEYS = ['query', 'fused', 'visual', 'text', 'shuffled'] as const;
+
+export function inputsOf(c: Case, options: MbvrOptions, random: () => number): MbvrInputs {
+  const inputs: MbvrInputs = { batch: c.batch, dim: c.dim, query: c.query, fused: c.fused };
+  // Inputs whose weight is 0 are sometimes omitted, sometimes given (then: zero gradient).
+  if (options.alpha !== 0 || random() < 0.5) inputs.visual = c.visual;
+  if (options.beta !== 0 || random() < 0.5) inputs.text = c.text;
+  if (options.gamma !== 0 || random() < 0.5) inputs.shuffled = c.shuffled;
+  return inputs;
+}
+
+/** Loss, terms and every gradient against the float64 reference, by relative error. */
+export function compareToReference(
+  out: MbvrResult,
+  inputs: MbvrInputs,
+  options: MbvrOptions,
+  label: string,
+  bound: number = tolerance,
+  dtauFloor = 0,
+): void {
+  const ref = referenceLoss(inputs as Parameters<typeof referenceLoss>[0], options);
+  assert.ok(scalarError(out.loss, ref.loss) <= bound, `${label}: loss ${out.loss} vs ${ref.loss}`);
+  for (const term of ['qm', 'mq', 'v', 't', 'ms'] as const) {
+    const err = ref.terms[term] === 0 ? Math.abs(out.terms[term]) : scalarError(out.terms[term], ref.terms[term]);
+    assert.ok(err <= bound, `${label}: term ${term} ${out.terms[term]} vs ${ref.terms[term]}`);
+  }
+  assert.ok(out.grads, `${label}: grads missing`);
+  for (const key of GRAD_KEYS) {
+    const r = ref.grads[key];
+    const o: Float32Array | undefined = out.grads[key];
+    assert.equal(o === undefined, r === undefined, `${label}: grads.${key} presence`);
+    if (!o || !r) continue;
+    assert.ok(o instanceof Float32Array, `${label}: grads.${key} is a Float32Array`);
+    const err = relativeError(o, r);
+    assert.ok(err <= bound, `${label}: grads.${key} relative error ${err.toExponential(2)}`);
+  }
+  // dtauFloor: an absolute scale below which dL/dtau is compared absolutely (it is a sum
+  // of terms of order |z| / tau that cancel; see test/cpu-bf16.test.ts).
+  const errTau =
+    Math.abs(out.grads.temperature - ref.grads.temperature) / Math.max(Math.abs(ref.grads.temperature), dtauFloor, 1e-30);
+  assert.ok(errTau <= bound, `${label}: grads.temperature ${out.grads.temperature} vs ${ref.grads.temperature}`);
 }

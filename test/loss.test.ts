@@ -2,10 +2,13 @@
 // properties around it: async equals sync, determinism, inputs untouched, omissions.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { mbvrLoss, mbvrLossSync, referenceLoss } from '../src/index';
-import type { MbvrInputs, MbvrOptions, MbvrResult } from '../src/types';
+import { mbvrLoss, mbvrLossSync } from '../src/index';
+import type { MbvrInputs, MbvrOptions } from '../src/types';
 import {
   backend,
+  compareToReference,
+  GRAD_KEYS,
+  inputsOf,
   precision,
   randInt,
   randomCase,
@@ -13,43 +16,8 @@ import {
   relativeError,
   rng,
   sameBits,
-  scalarError,
   suiteSeed,
-  tolerance,
-  type Case,
 } from './helpers';
-
-const GRAD_KEYS = ['query', 'fused', 'visual', 'text', 'shuffled'] as const;
-
-function inputsOf(c: Case, options: MbvrOptions, random: () => number): MbvrInputs {
-  const inputs: MbvrInputs = { batch: c.batch, dim: c.dim, query: c.query, fused: c.fused };
-  // Inputs whose weight is 0 are sometimes omitted, sometimes given (then: zero gradient).
-  if (options.alpha !== 0 || random() < 0.5) inputs.visual = c.visual;
-  if (options.beta !== 0 || random() < 0.5) inputs.text = c.text;
-  if (options.gamma !== 0 || random() < 0.5) inputs.shuffled = c.shuffled;
-  return inputs;
-}
-
-function compareToReference(out: MbvrResult, inputs: MbvrInputs, options: MbvrOptions, label: string): void {
-  const ref = referenceLoss(inputs as Parameters<typeof referenceLoss>[0], options);
-  assert.ok(scalarError(out.loss, ref.loss) <= tolerance, `${label}: loss ${out.loss} vs ${ref.loss}`);
-  for (const term of ['qm', 'mq', 'v', 't', 'ms'] as const) {
-    const err = ref.terms[term] === 0 ? Math.abs(out.terms[term]) : scalarError(out.terms[term], ref.terms[term]);
-    assert.ok(err <= tolerance, `${label}: term ${term} ${out.terms[term]} vs ${ref.terms[term]}`);
-  }
-  assert.ok(out.grads, `${label}: grads missing`);
-  for (const key of GRAD_KEYS) {
-    const r = ref.grads[key];
-    const o: Float32Array | undefined = out.grads[key];
-    assert.equal(o === undefined, r === undefined, `${label}: grads.${key} presence`);
-    if (!o || !r) continue;
-    assert.ok(o instanceof Float32Array, `${label}: grads.${key} is a Float32Array`);
-    const err = relativeError(o, r);
-    assert.ok(err <= tolerance, `${label}: grads.${key} relative error ${err.toExponential(2)}`);
-  }
-  const errTau = scalarError(out.grads.temperature, ref.grads.temperature);
-  assert.ok(errTau <= tolerance, `${label}: grads.temperature ${out.grads.temperature} vs ${ref.grads.temperature}`);
-}
 
 describe(`mbvrLoss on ${backend}/${precision} against the float64 reference`, () => {
   it('agrees over 60 random configurations (shapes, labels, margins, K, temperature, normalize)', () => {

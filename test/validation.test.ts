@@ -70,7 +70,7 @@ const cases: BadCase[] = [
   { what: 'NaN in query', inputs: () => ({ ...good(), query: withNaN(c.query, 5) }), Kind: RangeError, message: 'Expected finite numbers for query but received NaN at index 5' },
   { what: 'Infinity in shuffled', inputs: () => ({ ...good(), shuffled: withNaN(c.shuffled, 40, Infinity) }), Kind: RangeError, message: 'Expected finite numbers for shuffled but received Infinity at index 40' },
   { what: 'NaN in a per-row margin', options: { margin: withNaN(new Float32Array(B), 2) }, Kind: RangeError, message: 'Expected finite numbers for margin but received NaN at index 2' },
-  { what: 'bf16 on the cpu', options: { backend: 'cpu', precision: 'bf16' }, Kind: RangeError, message: "Expected 'fp32' with backend 'cpu' (tf32 and bf16 are CUDA-only) for precision but received 'bf16'" },
+  { what: 'tf32 on the cpu', options: { backend: 'cpu', precision: 'tf32' }, Kind: RangeError, message: "Expected 'fp32' or 'bf16' with backend 'cpu' (tf32 is CUDA-only) for precision but received 'tf32'" },
 ];
 
 describe('bad input to mbvrLoss / mbvrLossSync', () => {

@@ -11,5 +11,6 @@ namespace mbvr::cpu {
 void loss(LossOutputs& out, const LossParams& p);
 void similarity(float* out, const SimilarityParams& p);
 void shuffled_logits(float* out, const ShuffledLogitsParams& p);
+CpuInfo info();
 
 }  // namespace mbvr::cpu

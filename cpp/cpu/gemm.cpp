@@ -80,17 +80,38 @@ int64_t packed_b_floats(int64_t k, int64_t n) {
   return (n + nr - 1) / nr * nr * k;
 }
 
-void pack_b(float* packed, const float* b, int64_t ldb, int64_t k, int64_t n) {
+void pack_b(float* packed, const float* b, int64_t ldb, int64_t k, int64_t n, const float* row_scale) {
   const int64_t nr = kernel().nr;
   for (int64_t j0 = 0; j0 < n; j0 += nr) {
     const int64_t w = std::min(nr, n - j0);
     float* panel = packed + j0 * k;  // panel j0 / nr starts at (j0 / nr) * k * nr
+    if (w == 32 && nr == 32 && !row_scale) {  // a whole AVX-512 panel: fixed-size copies (vector moves)
+      for (int64_t p = 0; p < k; ++p) std::memcpy(panel + p * 32, b + p * ldb + j0, 32 * sizeof(float));
+      continue;
+    }
     for (int64_t p = 0; p < k; ++p) {
       const float* src = b + p * ldb + j0;
+      const float s = row_scale ? row_scale[p] : 1.0f;
       float* dst = panel + p * nr;
-      for (int64_t j = 0; j < w; ++j) dst[j] = src[j];
+      for (int64_t j = 0; j < w; ++j) dst[j] = row_scale ? src[j] * s : src[j];
       for (int64_t j = w; j < nr; ++j) dst[j] = 0.0f;
     }
+  }
+}
+
+void pack_bt(float* packed, const float* bt, int64_t ldbt, int64_t k, int64_t n, const float* col_scale) {
+  const int64_t nr = kernel().nr;
+  for (int64_t j0 = 0; j0 < n; j0 += nr) {
+    const int64_t w = std::min(nr, n - j0);
+    float* panel = packed + j0 * k;
+    // Column j of B is row j of bt: read it contiguously, write it down the panel.
+    for (int64_t j = 0; j < w; ++j) {
+      const float* src = bt + (j0 + j) * ldbt;
+      const float s = col_scale ? col_scale[j0 + j] : 1.0f;
+      for (int64_t p = 0; p < k; ++p) panel[p * nr + j] = col_scale ? src[p] * s : src[p];
+    }
+    for (int64_t j = w; j < nr; ++j)
+      for (int64_t p = 0; p < k; ++p) panel[p * nr + j] = 0.0f;
   }
 }
 
@@ -100,16 +121,15 @@ namespace {
 // panel_stride) against every row block of A.
 void chunk(const MicroKernel& uk, float* c, int64_t ldc, const float* a, int64_t a_rs,
            int64_t a_cs, const float* panels, int64_t panel_stride, int64_t m, int64_t n,
-           int64_t kc, bool acc, int64_t ldb = 0) {
-  if (ldb == 0) ldb = uk.nr;
+           int64_t kc, bool acc) {
   for (int64_t i0 = 0; i0 < m; i0 += kMc) {
     const int64_t mc = std::min(kMc, m - i0);
     for (int64_t j = 0; j < n; j += uk.nr) {
       const int cols = static_cast<int>(std::min<int64_t>(uk.nr, n - j));
-      const float* panel = panels + (j / uk.nr) * panel_stride;  // or b + j when in place
+      const float* panel = panels + (j / uk.nr) * panel_stride;
       for (int64_t i = i0; i < i0 + mc; i += uk.mr) {
         const int rows = static_cast<int>(std::min<int64_t>(uk.mr, i0 + mc - i));
-        uk.run(kc, a + i * a_rs, a_rs, a_cs, panel, ldb, c + i * ldc + j, ldc, rows, cols, acc);
+        uk.run(kc, a + i * a_rs, a_rs, a_cs, panel, uk.nr, c + i * ldc + j, ldc, rows, cols, acc);
       }
     }
   }
@@ -134,20 +154,6 @@ void gemm_packed(float* c, int64_t ldc, const float* a, int64_t a_rs, int64_t a_
           std::min(kKc, k - p0), accumulate || p0 > 0);
 }
 
-void gemm_unpacked(float* c, int64_t ldc, const float* a, int64_t a_rs, int64_t a_cs,
-                   const float* b, int64_t ldb, int64_t m, int64_t n, int64_t k, bool accumulate) {
-  if (m <= 0 || n <= 0) return;
-  if (k <= 0) {
-    if (!accumulate) zero_rows(c, ldc, m, n);
-    return;
-  }
-  const MicroKernel& uk = kernel();
-  // In place: "panel" j starts at column j of B, so the panel stride is nr columns.
-  for (int64_t p0 = 0; p0 < k; p0 += kKc)
-    chunk(uk, c, ldc, a + p0 * a_cs, a_rs, a_cs, b + p0 * ldb, uk.nr, m, n, std::min(kKc, k - p0),
-          accumulate || p0 > 0, ldb);
-}
-
 void gemm(float* c, int64_t ldc, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
           int64_t ldb, int64_t m, int64_t n, int64_t k, bool accumulate) {
   if (m <= 0 || n <= 0) return;
@@ -158,8 +164,9 @@ void gemm(float* c, int64_t ldc, const float* a, int64_t a_rs, int64_t a_cs, con
   const MicroKernel& uk = kernel();
   // One k-chunk of B at a time, kNc columns at a time, packed into this thread's buffer.
   constexpr int64_t kNc = 512;
-  thread_local std::vector<float> buffer;
-  buffer.resize(static_cast<size_t>(kKc * (kNc + 32)));
+  thread_local std::vector<float> buffer;  // kept between calls; sized to what this call packs
+  const size_t need = static_cast<size_t>(std::min(kKc, k) * packed_b_floats(1, std::min(kNc, n)));
+  if (buffer.size() < need) buffer.resize(need);
   for (int64_t p0 = 0; p0 < k; p0 += kKc) {
     const int64_t kc = std::min(kKc, k - p0);
     for (int64_t j0 = 0; j0 < n; j0 += kNc) {

@@ -22,14 +22,15 @@ void gemm(float* c, int64_t ldc, const float* a, int64_t a_rs, int64_t a_cs, con
           int64_t ldb, int64_t m, int64_t n, int64_t k, bool accumulate);
 
 // Packed B: ceil(n / nr) panels, each k x nr floats (row stride nr), zero padded.
+// pack_b: B(p, j) = b[p * ldb + j] (* row_scale[p]); pack_bt: B(p, j) = bt[j * ldbt + p]
+// (* col_scale[j]), i.e. from B's transpose. A scale is one float product per element.
 int64_t packed_b_floats(int64_t k, int64_t n);
-void pack_b(float* packed, const float* b, int64_t ldb, int64_t k, int64_t n);
+void pack_b(float* packed, const float* b, int64_t ldb, int64_t k, int64_t n,
+            const float* row_scale = nullptr);
+void pack_bt(float* packed, const float* bt, int64_t ldbt, int64_t k, int64_t n,
+             const float* col_scale = nullptr);
 void gemm_packed(float* c, int64_t ldc, const float* a, int64_t a_rs, int64_t a_cs,
                  const float* packed_b, int64_t m, int64_t n, int64_t k, bool accumulate);
-
-// gemm with B read in place (row stride ldb), for comparison and small products.
-void gemm_unpacked(float* c, int64_t ldc, const float* a, int64_t a_rs, int64_t a_cs,
-                   const float* b, int64_t ldb, int64_t m, int64_t n, int64_t k, bool accumulate);
 
 // Which microkernel gemm uses on this machine ("avx512 12x32", ...), for benchmarks.
 const char* gemm_kernel_name();

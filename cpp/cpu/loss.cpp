@@ -46,9 +46,11 @@
 
 #include "cpu_backend.h"
 #include "gemm.h"
+#include "large_buffer.h"
 #include "normalize.h"
 #include "similarity.h"
 #include "softmax_tiles.h"
+#include "strip_products.h"
 #include "thread_pool.h"
 
 namespace mbvr::cpu {
@@ -93,7 +95,9 @@ class LossRun {
       : out_(out), p_(p), B_(p.batch), D_(p.dim), K_(p.k), threads_(resolve_threads(p.threads)),
         R_(strip_rows(p.batch, p.dim)), LD_(R_ + kTilePad), NB_(kBlockRows),
         strips_((p.batch + R_ - 1) / R_), blocks_((p.batch + NB_ - 1) / NB_),
-        inv_tau_(1.0 / p.temperature), inv_b_(1.0 / static_cast<double>(p.batch)) {
+        inv_tau_(1.0 / p.temperature), inv_b_(1.0 / static_cast<double>(p.batch)),
+        precision_(products_precision(p, threads_)),
+        products_(precision_ == Precision::Bf16, B_, D_, R_, threads_, p.grads) {
     const float* docs[kTerms] = {p.fused, p.visual, p.text};
     float* grads[kTerms] = {out.d_fused, out.d_visual, out.d_text};
     const double weight[kTerms] = {1.0, p.alpha, p.beta};
@@ -116,6 +120,7 @@ class LossRun {
     compute_loss();
     if (p_.grads) finish_gradients();
     out_.backend_used = Backend::Cpu;
+    out_.precision_used = precision_;
   }
 
  private:
@@ -128,6 +133,7 @@ class LossRun {
       normalize_rows_forward(x_scale_[t], x_[t], B_, D_, p_.normalize, threads_);
       factor_[t].resize(B_);  // inv_j / tau: the logits' per-document factor
       for (int64_t j = 0; j < B_; ++j) factor_[t][j] = static_cast<float>(x_scale_[t].inv[j] / p_.temperature);
+      products_.set_documents(t, x_[t]);
     }
     if (use_ms_) normalize_rows_forward(s_scale_, p_.shuffled, B_ * K_, D_, p_.normalize, threads_);
   }
@@ -153,9 +159,6 @@ class LossRun {
     cache_.resize(cached_strips_ * strip_floats);
     for (int t = 0; t < kTerms; ++t)
       if (active_[t] && (t != kFused || cached_strips_ < strips_)) strip_[t].resize(strip_floats);
-    qt_.resize(packed_b_floats(D_, R_));
-    if (p_.grads) qn_.resize(packed_b_floats(R_, D_));
-    q_scratch_.resize(R_ * D_);
     dtau_fused_.assign(strips_ * blocks_, 0.0);
   }
 
@@ -174,11 +177,10 @@ class LossRun {
     return strip_[t].data();
   }
 
-  // Normalised queries of strip s, transposed (qt_) and, for the gradients, as rows (qn_).
+  // The normalised queries of strip s, as the products want them.
   void load_strip_queries(int64_t s) {
     const int64_t r0 = strip_start(s);
-    pack_queries(qt_.data(), p_.grads ? qn_.data() : nullptr, q_scratch_.data(), p_.query + r0 * D_,
-                 q_scale_.inv.data() + r0, strip_len(s), D_);
+    products_.load_queries(p_.query + r0 * D_, q_scale_.inv.data() + r0, strip_len(s));
   }
 
   // z (block b of the strip tile) = logits of term t: c / tau, the margin on the fused
@@ -187,7 +189,7 @@ class LossRun {
     const int64_t r0 = strip_start(s), nq = strip_len(s);
     const int64_t c0 = block_start(b), nd = block_len(b);
     float* z = strip_tile(t, s) + c0 * LD_;
-    logit_tile(z, LD_, x_[t] + c0 * D_, qt_.data(), factor_[t].data() + c0, nd, nq, D_);
+    products_.logits(z, LD_, t, c0, nd, factor_[t].data() + c0);
     // Positives: document j = query i, never masked; the margin lowers the fused ones.
     const int64_t d0 = std::max(c0, r0), d1 = std::min(c0 + nd, r0 + nq);
     float diagonal[kBlockRows];
@@ -251,8 +253,8 @@ class LossRun {
         double m = -std::numeric_limits<double>::infinity();
         for (int64_t k = 0; k < K_; ++k) {
           const int64_t row = i * K_ + k;
-          ms_logits_[row] = row_logit(p_.query + i * D_, q_scale_.inv[i], p_.shuffled + row * D_,
-                                      s_scale_.inv[row], D_, inv_tau_);
+          ms_logits_[row] = products_.pair_logit(p_.query + i * D_, q_scale_.inv[i], p_.shuffled + row * D_,
+                                                 s_scale_.inv[row], inv_tau_);
           m = std::max(m, ms_logits_[row]);
         }
         LseState negatives{m, 0.0};  // the K negatives: the positive stays apart
@@ -301,32 +303,16 @@ class LossRun {
         if (t != kFused) row_softmax_gradient_block(t, s, b);
         if (dx_[t]) {  // dX_block (+)= g'^T Q^_strip: prescaled dL/dx^ * tau
           const int64_t c0 = block_start(b);
-          gemm_packed(dx_[t] + c0 * D_, D_, strip_tile(t, s) + c0 * LD_, LD_, 1, qn_.data(),
-                      block_len(b), D_, nq, s > 0);
+          products_.document_gradient(dx_[t] + c0 * D_, strip_tile(t, s) + c0 * LD_, LD_, block_len(b), s > 0);
         }
       });
-      // D: dQ^_strip = sum_t g'_t X_t (raw documents), split by columns.
+      // D: dQ^_strip = sum_t g'_t X_t (raw documents).
       if (dq_) {
-        const int64_t chunk = column_chunk();
-        parallel_for(threads_, (D_ + chunk - 1) / chunk, [&](int64_t item, int) {
-          const int64_t d0 = item * chunk, nd = std::min(chunk, D_ - d0);
-          bool first = true;
-          for (int t : terms) {
-            gemm_unpacked(dq_ + r0 * D_ + d0, D_, strip_tile(t, s), 1, LD_, x_[t] + d0, D_, nq, nd, B_,
-                          !first);
-            first = false;
-          }
-        });
+        float* tiles[kTerms] = {nullptr, nullptr, nullptr};
+        for (int t : terms) tiles[t] = strip_tile(t, s);
+        products_.query_gradient(dq_ + r0 * D_, terms, tiles, LD_);
       }
     }
-  }
-
-  // Columns of dQ per work item: a multiple of 32 giving every thread about one item
-  // (each item reads the whole strip tile of every term). Any split gives the same bits.
-  int64_t column_chunk() const {
-    int64_t chunk = (D_ + threads_ - 1) / threads_;
-    chunk = (chunk + 31) / 32 * 32;
-    return std::max<int64_t>(chunk, 32);
   }
 
   void prepare_fused_gradients() {
@@ -480,10 +466,10 @@ class LossRun {
 
   RowScales q_scale_, x_scale_[kTerms], s_scale_;
   std::vector<float> factor_[kTerms];   // inv_x / tau per document
-  std::vector<float> qt_, qn_;          // the strip's normalised queries, packed (gemm.h)
-  std::vector<float> q_scratch_;
-  std::vector<float> strip_[kTerms];    // strip tiles (B x R) not held by the cache
-  std::vector<float> cache_;            // fused strip tiles of the first cached_strips_
+  const Precision precision_;           // of the products (products_precision)
+  StripProducts products_;              // the dense products
+  LargeBuffer strip_[kTerms];           // strip tiles (B x R) not held by the cache
+  LargeBuffer cache_;                   // fused strip tiles of the first cached_strips_
   int64_t cached_strips_ = 0;
 
   std::vector<LseState> q_stats_[kTerms], d_stats_;  // per query; per fused document

@@ -11,18 +11,9 @@
 
 namespace mbvr::cpu {
 
-void pack_queries(float* qt, float* qn, float* scratch, const float* q, const float* inv,
-                  int64_t nq, int64_t dim) {
-  constexpr int64_t T = 16;  // transpose in small squares to stay cache friendly
-  for (int64_t i0 = 0; i0 < nq; i0 += T)
-    for (int64_t d0 = 0; d0 < dim; d0 += T)
-      for (int64_t i = i0; i < std::min(nq, i0 + T); ++i)
-        for (int64_t d = d0; d < std::min(dim, d0 + T); ++d) scratch[d * nq + i] = q[i * dim + d] * inv[i];
-  pack_b(qt, scratch, nq, dim, nq);
-  if (!qn) return;
-  for (int64_t i = 0; i < nq; ++i)
-    for (int64_t d = 0; d < dim; ++d) scratch[i * dim + d] = q[i * dim + d] * inv[i];
-  pack_b(qn, scratch, dim, nq, dim);
+void pack_queries(float* qt, float* qn, const float* q, const float* inv, int64_t nq, int64_t dim) {
+  pack_bt(qt, q, dim, dim, nq, inv);
+  if (qn) pack_b(qn, q, dim, nq, dim, inv);
 }
 
 MBVR_DISPATCH
@@ -40,11 +31,26 @@ void logit_tile(float* z, int64_t ldz, const float* x, const float* qt, const fl
   scale_rows(z, ldz, doc_factor, nd, nq);
 }
 
+void logit_tile_bf16(float* z, int64_t ldz, const bf16* x16, const bf16* qt16, const float* doc_factor,
+                     int64_t nd, int64_t nq, int64_t dim) {
+  gemm_bf16_packed(z, ldz, x16, dim, qt16, nd, nq, dim, false);
+  scale_rows(z, ldz, doc_factor, nd, nq);
+}
+
 double row_logit(const float* q, float q_inv, const float* s, float s_inv, int64_t dim,
                  double inv_tau) {
   double dot = 0;
   for (int64_t d = 0; d < dim; ++d) dot += static_cast<double>(q[d]) * s[d];
   return dot * q_inv * s_inv * inv_tau;
+}
+
+double row_logit_bf16(const float* q, float q_inv, const float* s, float s_inv, int64_t dim,
+                      double inv_tau) {
+  // Rounded as the tiles round them: the query normalised, the document raw.
+  double dot = 0;
+  for (int64_t d = 0; d < dim; ++d)
+    dot += static_cast<double>(from_bf16(to_bf16(q[d] * q_inv))) * from_bf16(to_bf16(s[d]));
+  return dot * s_inv * inv_tau;
 }
 
 void similarity(float* out, const SimilarityParams& p) {
@@ -62,8 +68,7 @@ void similarity(float* out, const SimilarityParams& p) {
   std::vector<float> qt(panel * row_tiles);
   parallel_for(threads, row_tiles, [&](int64_t r, int) {
     const int64_t r0 = r * kTile, nq = std::min(kTile, p.rows - r0);
-    std::vector<float> scratch(nq * p.dim);
-    pack_queries(qt.data() + r * panel, nullptr, scratch.data(), p.a + r0 * p.dim, a.inv.data() + r0, nq, p.dim);
+    pack_queries(qt.data() + r * panel, nullptr, p.a + r0 * p.dim, a.inv.data() + r0, nq, p.dim);
   });
   std::vector<std::vector<float>> tile(threads, std::vector<float>(kTile * kTile));
   parallel_for(threads, row_tiles * col_tiles, [&](int64_t item, int worker) {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "gemm_bf16.h"
 #include "normalize.h"
 
 namespace mbvr::cpu {
@@ -15,18 +16,26 @@ namespace mbvr::cpu {
 // The nq normalised rows q_i * inv_i as gemm operands (gemm.h pack_b layout):
 // qt = the rows transposed (dim x nq), the B of logit_tile; qn, when not null, the rows
 // themselves (nq x dim), the B of the document gradients. Each holds
-// packed_b_floats(dim, nq) / packed_b_floats(nq, dim) floats; scratch: nq * dim floats.
-void pack_queries(float* qt, float* qn, float* scratch, const float* q, const float* inv,
-                  int64_t nq, int64_t dim);
+// packed_b_floats(dim, nq) / packed_b_floats(nq, dim) floats.
+void pack_queries(float* qt, float* qn, const float* q, const float* inv, int64_t nq, int64_t dim);
 
 // z (nd x nq, row stride ldz) = (x_j . q^_i) * doc_factor[j], qt from pack_queries: with
 // doc_factor = inv_norm / tau, the logits c(q_i, x_j) / tau.
 void logit_tile(float* z, int64_t ldz, const float* x, const float* qt, const float* doc_factor,
                 int64_t nd, int64_t nq, int64_t dim);
 
+// The same from bf16 operands (strip_products.h): x16 as bf16 rows (row stride dim),
+// qt16 the queries transposed and packed by pack_bt_bf16.
+void logit_tile_bf16(float* z, int64_t ldz, const bf16* x16, const bf16* qt16, const float* doc_factor,
+                     int64_t nd, int64_t nq, int64_t dim);
+
 // c(q, s) / tau for two raw rows with their scales, accumulated in double (the MS
 // logits, K per query: too few for a tile).
 double row_logit(const float* q, float q_inv, const float* s, float s_inv, int64_t dim,
                  double inv_tau);
+// The same from the operands a bf16 tile would use (q^ and the raw s rounded to bf16),
+// so that a softmax mixing tile logits and these (L_ms) sees one rounding.
+double row_logit_bf16(const float* q, float q_inv, const float* s, float s_inv, int64_t dim,
+                      double inv_tau);
 
 }  // namespace mbvr::cpu

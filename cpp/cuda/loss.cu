@@ -329,6 +329,7 @@ void loss_on_device(LossOutputs& out, const DeviceIO& io, const LossParams& p, c
     out.d_temperature = -dtau * inv_tau;
   }
   out.backend_used = Backend::Cuda;
+  out.precision_used = plan.precision;
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,46 @@
+#include "large_buffer.h"
+
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace mbvr::cpu {
+namespace {
+
+constexpr size_t kHugePage = size_t{2} << 20;
+
+}  // namespace
+
+LargeBuffer::~LargeBuffer() { std::free(block_); }
+
+void LargeBuffer::resize(size_t n) {
+  std::free(block_);
+  block_ = nullptr;
+  data_ = nullptr;
+  size_ = 0;
+  if (n == 0) return;
+  const size_t bytes = n * sizeof(float);
+  // Below a huge page, alignment buys nothing: a cache line will do.
+  const size_t align = bytes >= kHugePage ? kHugePage : 64;
+  if (bytes / sizeof(float) != n || bytes > SIZE_MAX - align) throw std::bad_alloc();
+  // The slack before the aligned start is address space only: it is never touched, so
+  // it never becomes resident.
+  block_ = std::malloc(bytes + align);
+  if (!block_) throw std::bad_alloc();
+  const uintptr_t start = (reinterpret_cast<uintptr_t>(block_) + align - 1) & ~(uintptr_t{align} - 1);
+  data_ = reinterpret_cast<float*>(start);
+  size_ = n;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (align == kHugePage) {
+    // Whole huge pages only (madvise wants page-aligned ranges); failure is harmless.
+    const size_t advised = bytes & ~(kHugePage - 1);
+    if (advised) madvise(data_, advised, MADV_HUGEPAGE);
+  }
+#endif
+}
+
+}  // namespace mbvr::cpu

@@ -1,0 +1,156 @@
+#include "strip_products.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "gemm.h"
+#include "similarity.h"
+#include "thread_pool.h"
+#include "validation.h"
+
+namespace mbvr::cpu {
+namespace {
+
+int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+// Splits [0, n) into about one piece per thread, in multiples of `unit`. Any split gives
+// the same bits (gemm.h, gemm_bf16.h): this only balances the work.
+int64_t piece(int64_t n, int threads, int64_t unit) {
+  return std::max(unit, round_up((n + threads - 1) / threads, unit));
+}
+
+}  // namespace
+
+// Row stride of the transposed bf16 documents: at least B rounded up to even (an odd B's
+// pad column, written by the last conversion block, stays inside its row), and an odd
+// multiple of 64 bytes, so that the 12 rows a microkernel tile reads fall in different
+// L1 sets (a multiple of 4 KiB put them all in one: 6-8% slower).
+int64_t StripProducts::transposed_stride() const { return round_up(B_, 64) + 32; }
+
+Precision products_precision(const LossParams& p, int threads) {
+  if (p.precision != Precision::Bf16) return Precision::Fp32;
+  if (const char* force = std::getenv("MBVR_BF16_FALLBACK")) {
+    if (std::strcmp(force, "0") == 0) return Precision::Bf16;
+    if (std::strcmp(force, "1") == 0) return Precision::Fp32;
+  }
+  double scale = p.temperature * std::sqrt(static_cast<double>(p.dim));
+  if (!p.normalize) {  // the logits scale with the rows' norms
+    double docs = max_row_norm(p.fused, p.batch, p.dim, threads);
+    if (p.visual && p.alpha > 0) docs = std::max(docs, max_row_norm(p.visual, p.batch, p.dim, threads));
+    if (p.text && p.beta > 0) docs = std::max(docs, max_row_norm(p.text, p.batch, p.dim, threads));
+    if (p.shuffled && p.gamma > 0) docs = std::max(docs, max_row_norm(p.shuffled, p.batch * p.k, p.dim, threads));
+    scale /= std::max(max_row_norm(p.query, p.batch, p.dim, threads) * docs, 1e-300);
+  }
+  return scale >= 0.1 ? Precision::Bf16 : Precision::Fp32;
+}
+
+StripProducts::StripProducts(bool bf16, int64_t batch, int64_t dim, int64_t strip_rows, int threads,
+                             bool grads)
+    : bf16_(bf16), B_(batch), D_(dim), R_(strip_rows), threads_(threads), grads_(grads) {
+  if (!bf16_) {
+    qt_.resize(packed_b_floats(D_, R_));
+    if (grads_) qn_.resize(packed_b_floats(R_, D_));
+    return;
+  }
+  q_scratch_.resize(R_ * D_);
+  qt16_.resize(packed_b_bf16_elems(D_, R_));
+  if (grads_) {
+    qn16_.resize(packed_b_bf16_elems(R_, D_));
+    dqt_.resize(D_ * R_);
+  }
+}
+
+void StripProducts::set_documents(int t, const float* x) {
+  x_[t] = x;
+  if (!bf16_) return;
+  // Rows for the logits; for dQ the transpose.
+  const int64_t ldt = transposed_stride();
+  x16_[t].resize(B_ * D_);
+  if (grads_) xt16_[t].resize(D_ * ldt);
+  constexpr int64_t kRows = 256;  // even: only the last block can write a pad column
+  parallel_for(threads_, (B_ + kRows - 1) / kRows, [&](int64_t item, int) {
+    const int64_t r0 = item * kRows, rows = std::min(kRows, B_ - r0);
+    convert_rows_bf16(x16_[t].data() + r0 * D_, D_, x + r0 * D_, D_, rows, D_, nullptr);
+    if (grads_) convert_transposed_bf16(xt16_[t].data() + r0, ldt, x + r0 * D_, D_, rows, D_, nullptr);
+  });
+}
+
+void StripProducts::load_queries(const float* q, const float* inv, int64_t nq) {
+  nq_ = nq;
+  if (!bf16_) {
+    pack_queries(qt_.data(), grads_ ? qn_.data() : nullptr, q, inv, nq, D_);
+    return;
+  }
+  // The normalised rows in fp32 first, so bf16 rounds q^ itself (one rounding).
+  for (int64_t i = 0; i < nq; ++i)
+    for (int64_t d = 0; d < D_; ++d) q_scratch_[i * D_ + d] = q[i * D_ + d] * inv[i];
+  pack_bt_bf16(qt16_.data(), q_scratch_.data(), D_, D_, nq);
+  if (grads_) pack_b_bf16(qn16_.data(), q_scratch_.data(), D_, nq, D_);
+}
+
+void StripProducts::logits(float* z, int64_t ldz, int t, int64_t c0, int64_t nd, const float* factor) const {
+  if (!bf16_)
+    logit_tile(z, ldz, x_[t] + c0 * D_, qt_.data(), factor, nd, nq_, D_);
+  else
+    logit_tile_bf16(z, ldz, x16_[t].data() + c0 * D_, qt16_.data(), factor, nd, nq_, D_);
+}
+
+double StripProducts::pair_logit(const float* q, float q_inv, const float* s, float s_inv, double inv_tau) const {
+  return bf16_ ? row_logit_bf16(q, q_inv, s, s_inv, D_, inv_tau) : row_logit(q, q_inv, s, s_inv, D_, inv_tau);
+}
+
+void StripProducts::document_gradient(float* dx, const float* g, int64_t ldg, int64_t nd, bool accumulate) const {
+  if (!bf16_) {
+    gemm_packed(dx, D_, g, ldg, 1, qn_.data(), nd, D_, nq_, accumulate);
+    return;
+  }
+  // The coefficients as bf16 rows (the broadcast operand), in this thread's buffer.
+  thread_local std::vector<bf16> g16;
+  const int64_t ld16 = round_up(nq_, 2);
+  if (g16.size() < static_cast<size_t>(nd * ld16)) g16.resize(nd * ld16);
+  convert_rows_bf16(g16.data(), ld16, g, ldg, nd, nq_, nullptr);
+  gemm_bf16_packed(dx, D_, g16.data(), ld16, qn16_.data(), nd, D_, nq_, accumulate);
+}
+
+void StripProducts::query_gradient(float* dq, const std::vector<int>& terms, float* const* tiles, int64_t ldg) {
+  if (terms.empty()) return;
+  if (!bf16_) {
+    // dQ = G'^T X split by columns of dQ; gemm packs each X chunk as it goes.
+    const int64_t chunk = piece(D_, threads_, 32);
+    parallel_for(threads_, (D_ + chunk - 1) / chunk, [&](int64_t item, int) {
+      const int64_t d0 = item * chunk, nd = std::min(chunk, D_ - d0);
+      for (size_t n = 0; n < terms.size(); ++n) {
+        const int t = terms[n];
+        gemm(dq + d0, D_, tiles[t], 1, ldg, x_[t] + d0, D_, nq_, nd, B_, n > 0);
+      }
+    });
+    return;
+  }
+  // bf16: dQ^T (D x nq) = X^T G', with G' packed (a panel of kBf16Nr queries per item),
+  // then dQ^T transposed into dq by the work item that computed its rows.
+  const int64_t panels = (nq_ + kBf16Nr - 1) / kBf16Nr;
+  const int64_t elems = packed_b_bf16_elems(B_, nq_);
+  for (int t : terms) g16_[t].resize(elems);
+  parallel_for(threads_, static_cast<int64_t>(terms.size()) * panels, [&](int64_t item, int) {
+    const int t = terms[item / panels];
+    const int64_t j0 = (item % panels) * kBf16Nr;
+    pack_b_bf16(g16_[t].data() + packed_b_bf16_elems(B_, j0), tiles[t] + j0, ldg, B_,
+                std::min<int64_t>(kBf16Nr, nq_ - j0));
+  });
+  const int64_t ldt = transposed_stride();
+  const int64_t chunk = piece(D_, threads_, 12);
+  parallel_for(threads_, (D_ + chunk - 1) / chunk, [&](int64_t item, int) {
+    const int64_t d0 = item * chunk, nd = std::min(chunk, D_ - d0);
+    float* c = dqt_.data() + d0 * nq_;
+    for (size_t n = 0; n < terms.size(); ++n) {
+      const int t = terms[n];
+      gemm_bf16_packed(c, nq_, xt16_[t].data() + d0 * ldt, ldt, g16_[t].data(), nd, nq_, B_, n > 0);
+    }
+    for (int64_t i = 0; i < nq_; ++i)
+      for (int64_t d = 0; d < nd; ++d) dq[i * D_ + d0 + d] = c[d * nq_ + i];
+  });
+}
+
+}  // namespace mbvr::cpu

@@ -1,0 +1,76 @@
+// The dense products of the loss (loss.cpp), for one strip of queries at a time, at the
+// call's precision:
+//   logits      z = X_block Q^_strip^T, scaled per document   (forward)
+//   documents   dX_block (+)= G'^T Q^_strip                     (backward)
+//   queries     dQ_strip = sum over terms of G'_t X_t           (backward)
+// fp32 uses gemm.h (results within SPEC's 1e-5); bf16 (an opt-in precision, SPEC's 2e-2)
+// rounds both operands of every product to bfloat16 and accumulates in fp32, at twice
+// the speed on CPUs with AVX512-BF16 (gemm_bf16.h). loss.cpp does the same things in the
+// same order at either precision: only these products differ.
+//
+// bf16 keeps, per call, each term's documents as bf16 rows (for the logits) and
+// transposed (for dQ: dQ^T = X^T G' reads X^T as the broadcast operand and the gradient
+// tile, packed, as the vector operand): 4 B D bytes per term. Everything else is per strip.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "../mbvr.h"
+#include "gemm_bf16.h"
+
+namespace mbvr::cpu {
+
+// The precision the products of a loss call run at: bf16 when asked for and accurate
+// enough, else fp32 (tf32 is CUDA-only: the CPU computes fp32). bf16 moves a logit
+// c / tau by about 2^-9 |q| |x| / (tau sqrt(D)); measured on random rows, the worst
+// relative error of the loss and gradients stays near 1e-2 (SPEC allows 2e-2) while
+// tau sqrt(D) / (|q|max |x|max) >= 0.1 (|q| = |x| = 1 when normalising), and grows past
+// the bound below it: there the products run in fp32. MBVR_BF16_FALLBACK=0 / 1 forces
+// never / always (for tests; as on CUDA).
+Precision products_precision(const LossParams& p, int threads);
+
+class StripProducts {
+ public:
+  StripProducts(bool bf16, int64_t batch, int64_t dim, int64_t strip_rows, int threads, bool grads);
+
+  // Once per call, for each term t in use: its raw document rows (B x D).
+  void set_documents(int t, const float* x);
+  // Once per strip: the strip's nq raw query rows and their inverse norms.
+  void load_queries(const float* q, const float* inv, int64_t nq);
+
+  // z (nd x nq, row stride ldz) = (x_j . q^_i) * factor[j] for documents j = c0 .. c0 + nd
+  // of term t: the logits when factor = inv_j / tau.
+  void logits(float* z, int64_t ldz, int t, int64_t c0, int64_t nd, const float* factor) const;
+  // c(q, s) / tau of one query and one shuffled row (raw, with their inverse norms), from
+  // operands rounded as the tiles' are: L_ms compares it with a tile's positive.
+  double pair_logit(const float* q, float q_inv, const float* s, float s_inv, double inv_tau) const;
+  // dx (nd x D, row stride D) = or += G'^T Q^: g holds nd rows of nq gradient
+  // coefficients (row stride ldg). Safe to call from parallel work items.
+  void document_gradient(float* dx, const float* g, int64_t ldg, int64_t nd, bool accumulate) const;
+  // dq (nq x D, row stride D) = sum over `terms` of G'_t^T X_t, tiles[t] = B x nq
+  // coefficients (row stride ldg). Runs its own parallel loop.
+  void query_gradient(float* dq, const std::vector<int>& terms, float* const* tiles, int64_t ldg);
+
+ private:
+  static constexpr int kTerms = 3;
+  int64_t transposed_stride() const;
+  const bool bf16_;
+  const int64_t B_, D_, R_;
+  const int threads_;
+  const bool grads_;
+  int64_t nq_ = 0;
+  const float* x_[kTerms] = {nullptr, nullptr, nullptr};
+
+  // fp32: the strip's normalised queries packed for gemm_packed (similarity.h).
+  std::vector<float> qt_, qn_;
+  // bf16: the same as bf16 panels; the documents as bf16 rows and transposed; the
+  // packed gradient tiles and dQ^T of a strip.
+  std::vector<float> q_scratch_;
+  std::vector<bf16> qt16_, qn16_;
+  std::vector<bf16> x16_[kTerms], xt16_[kTerms];
+  std::vector<bf16> g16_[kTerms];
+  std::vector<float> dqt_;
+};
+
+}  // namespace mbvr::cpu
