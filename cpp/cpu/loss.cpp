@@ -62,8 +62,9 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // documents (NB x D) stay in L2 while a work item turns them over. Taller strips reread
 // the documents and the document gradients less often (R = 512 was 5% faster than 256
 // at B = 4096, D = 512), but the strip tiles take 3 B R floats: R follows D to keep
-// that near the size of the inputs.
-constexpr int64_t kBlockRows = 256;
+// that near the size of the inputs. NB = 264 = 22 x 12 fills the 12-row microkernel
+// tiles exactly (256 left a 4-row tile per block, at a third of the rate: 2-3% overall).
+constexpr int64_t kBlockRows = 264;
 int64_t strip_rows(int64_t batch, int64_t dim) {
   return std::min<int64_t>(dim >= 256 ? 512 : dim >= 128 ? 256 : 128, batch);
 }
