@@ -9,9 +9,9 @@
 //   q.upload(nextQuery);                                    // reuse the device memory
 //   session.dispose(); q.dispose();                         // or leave it to the GC
 import { invalidParameterError } from './errors';
-import { native, type NativeCudaTensor } from './native';
+import { native, type NativeCudaTensor, type RawLossResult } from './native';
 import { readMatrix } from './tensor';
-import type { MbvrOptions, MbvrTerms, Matrix } from './types';
+import type { MbvrOptions, MbvrTerms, Matrix, Precision } from './types';
 import { PRECISIONS, optionalBoolean, optionalChoice, optionalNumber, positiveInteger, requireObject } from './validate';
 
 /** rows x dim floats in GPU memory. */
@@ -89,6 +89,8 @@ export interface CudaLossResult {
     temperature: number;
   };
   backend: 'cuda';
+  /** The precision the products ran at (bf16 may fall back to tf32: see the README). */
+  precision: Precision;
 }
 
 const INPUTS = ['query', 'fused', 'visual', 'text', 'shuffled'] as const;
@@ -113,8 +115,8 @@ function prepare(inputs: CudaLossInputs, options: CudaLossOptions): [Record<stri
   return [handles, opt];
 }
 
-function wrapResult(raw: { loss: number; terms: MbvrTerms; grads?: Record<string, unknown> }): CudaLossResult {
-  const result: CudaLossResult = { loss: raw.loss, terms: raw.terms, backend: 'cuda' };
+function wrapResult(raw: RawLossResult): CudaLossResult {
+  const result: CudaLossResult = { loss: raw.loss, terms: raw.terms, backend: 'cuda', precision: raw.precision };
   if (raw.grads) {
     const g: Record<string, unknown> = { temperature: raw.grads.temperature };
     for (const name of INPUTS) if (raw.grads[name]) g[name] = new CudaTensor(raw.grads[name] as NativeCudaTensor);

@@ -1,7 +1,7 @@
 // The native module, typed once and kept private. Loaded with node-gyp-build from
 // build/Release (a local build) or prebuilds/<platform>-<arch>/ (shipped binaries).
 import * as path from 'node:path';
-import type { BackendsInfo, MbvrResult, MbvrTerms } from './types';
+import type { BackendsInfo, MbvrResult, MbvrTerms, Precision } from './types';
 
 /** Arguments as the binding takes them: Float32Arrays and plain sizes, already checked. */
 export interface NativeInputs {
@@ -39,7 +39,7 @@ export interface NativeCudaTensor {
   dispose(): void;
 }
 
-type RawLossResult = { loss: number; terms: MbvrTerms; grads?: Record<string, unknown>; backend: 'cuda' };
+export type RawLossResult = { loss: number; terms: MbvrTerms; grads?: Record<string, unknown>; backend: 'cuda'; precision: Precision };
 
 export interface NativeCudaSession {
   loss(inputs: Record<string, unknown>, options: object): Promise<RawLossResult>;

@@ -26,6 +26,10 @@
 // A query's statistics for visual/text complete within its strip, so only the fused
 // term (whose L_mq needs every query of a document) needs the separate first pass.
 //
+// The dense products (logits, dX, dQ) go through StripProducts (strip_products.h), at
+// fp32 or, when asked for and accurate enough, bf16; everything else here (statistics,
+// soft-maxes, gradients of the scalars) is the same code at either precision.
+//
 // Positives: their g = p - 1 is computed in double from the statistics (expm1), never as
 // a float p minus 1, which cancels when a softmax is confident (p near 1).
 //
