@@ -128,7 +128,7 @@ describe('precision bf16 on the cpu', () => {
       const env: NodeJS.ProcessEnv = { ...process.env };
       if (kernel) env.MBVR_GEMM_KERNEL = kernel;
       else delete env.MBVR_GEMM_KERNEL;
-      const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { env, encoding: 'utf8' });
+      const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { env, encoding: 'utf8', maxBuffer: 64 << 20 });
       assert.equal(child.status, 0, child.stderr);
       // helpers.ts prints the seed first: the result is the last line.
       return JSON.parse(child.stdout.trim().split('\n').pop()!) as { loss: number; query: number[]; fused: number[] }[];

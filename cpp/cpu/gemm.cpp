@@ -80,13 +80,26 @@ int64_t packed_b_floats(int64_t k, int64_t n) {
   return (n + nr - 1) / nr * nr * k;
 }
 
+namespace {
+
+// k rows of NR contiguous floats: a fixed-size copy the compiler turns into vector moves.
+template <int NR>
+void copy_panel_rows(float* panel, const float* b, int64_t ldb, int64_t k) {
+  for (int64_t p = 0; p < k; ++p) std::memcpy(panel + p * NR, b + p * ldb, NR * sizeof(float));
+}
+
+}  // namespace
+
 void pack_b(float* packed, const float* b, int64_t ldb, int64_t k, int64_t n, const float* row_scale) {
   const int64_t nr = kernel().nr;
   for (int64_t j0 = 0; j0 < n; j0 += nr) {
     const int64_t w = std::min(nr, n - j0);
     float* panel = packed + j0 * k;  // panel j0 / nr starts at (j0 / nr) * k * nr
-    if (w == 32 && nr == 32 && !row_scale) {  // a whole AVX-512 panel: fixed-size copies (vector moves)
-      for (int64_t p = 0; p < k; ++p) std::memcpy(panel + p * 32, b + p * ldb + j0, 32 * sizeof(float));
+    if (w == nr && !row_scale && (nr == 32 || nr == 16)) {  // a whole panel: vector moves
+      if (nr == 32)
+        copy_panel_rows<32>(panel, b + j0, ldb, k);
+      else
+        copy_panel_rows<16>(panel, b + j0, ldb, k);
       continue;
     }
     for (int64_t p = 0; p < k; ++p) {
