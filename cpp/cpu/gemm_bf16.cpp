@@ -5,6 +5,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#endif
+
 namespace mbvr::cpu {
 namespace {
 
@@ -71,13 +75,24 @@ void portable_run(int64_t k, const bf16* a, int64_t lda, const bf16* panel, floa
 
 // MBVR_GEMM_KERNEL (read by gemm.cpp too) names the best kernel allowed: anything but
 // "avx512" (avx2, portable) rules out the AVX512-BF16 kernel, as it does the fp32 one.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// AVX512-BF16 is CPUID leaf 7, sub-leaf 1, EAX bit 5; asked directly because older
+// compilers' __builtin_cpu_supports does not know the name. (avx512f, checked with it,
+// also covers the OS saving the zmm registers.)
+bool cpu_has_avx512_bf16() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) return false;
+  return (eax >> 5) & 1u;
+}
+#endif
+
 Bf16MicroKernel select_kernel() {
   const char* want = std::getenv("MBVR_GEMM_KERNEL");
   const bool allow_native = !want || std::strcmp(want, "avx512") == 0;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
   if (allow_native && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512bf16")) {
+      cpu_has_avx512_bf16()) {
     Bf16MicroKernel k = microkernel_bf16_avx512();
     if (k.run) return k;
   }

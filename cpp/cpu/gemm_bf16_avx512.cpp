@@ -8,7 +8,9 @@
 #include "gemm_bf16.h"
 #include "gemm_kernels.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(MBVR_NO_SIMD)
+// vdpbf16ps intrinsics: GCC 10 and clang 9 onwards.
+#if defined(__x86_64__) && !defined(MBVR_NO_SIMD) && \
+    ((defined(__clang__) && __clang_major__ >= 9) || (!defined(__clang__) && defined(__GNUC__) && __GNUC__ >= 10))
 #define MBVR_HAVE_BF16_KERNEL 1
 #endif
 
