@@ -11,6 +11,10 @@
 namespace mbvr::cuda {
 
 [[noreturn]] inline void throw_cuda_error(cudaError_t err, const char* what, const char* file, int line) {
+  // Clear the thread's recorded error: a non-sticky failure (a bad argument) would
+  // otherwise resurface from the next, unrelated CUDA_CHECK_LAUNCH() on this thread (a
+  // libuv worker that serves later calls). Harmless for sticky errors.
+  (void)cudaGetLastError();
   std::string msg = std::string("CUDA error in ") + what + " (" + file + ":" + std::to_string(line) +
                     "): " + cudaGetErrorString(err);
   if (err == cudaErrorMemoryAllocation) msg = "GPU out of memory: " + msg;
