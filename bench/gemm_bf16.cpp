@@ -61,7 +61,8 @@ std::vector<float> random_floats(size_t count, unsigned seed) {
 // ---- rounding ---------------------------------------------------------------------
 
 // The reference: of the two bf16 values around x, the nearer in exact (double)
-// arithmetic; on a tie, the one with an even last bit.
+// arithmetic; on a tie, the one with an even last bit; a finite x that would round to
+// inf saturates to the largest finite bf16 instead.
 bool check_rounding() {
   auto reference = [](float x) -> uint32_t {
     if (std::isnan(x)) return 0x7FC0;  // any NaN will do; compared as "is NaN" below
@@ -74,14 +75,15 @@ bool check_rounding() {
     const double dl = std::fabs(x - lo), dh = std::fabs(hi - x);
     const uint32_t up = down + 1;
     if (std::isinf(x)) return down;
-    return dl < dh || (dl == dh && (down & 1) == 0) ? down : up;
+    const uint32_t nearest = dl < dh || (dl == dh && (down & 1) == 0) ? down : up;
+    return (nearest & 0x7FFF) == 0x7F80 ? (nearest & 0x8000) | 0x7F7F : nearest;
   };
   std::vector<float> xs = {0.0f, -0.0f, 1.0f, -1.0f, 1.00390625f /* 1 + 2^-8: tie, stays 1 */,
                            1.01171875f /* 1 + 3 * 2^-8: tie, rounds up */,
                            std::numeric_limits<float>::max(), -std::numeric_limits<float>::max(),
                            std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
                            std::numeric_limits<float>::denorm_min(), std::numeric_limits<float>::min(),
-                           from_bits(0x7F7F8000) /* halfway to inf */, from_bits(0x7F7F7FFF),
+                           from_bits(0x7F7F8000) /* halfway to inf: saturates */, from_bits(0x7F7F7FFF),
                            std::numeric_limits<float>::quiet_NaN(), from_bits(0x7F800001) /* sNaN,
                            payload only in the dropped half */, from_bits(0xFFFFFFFF)};
   std::mt19937 rng(1);

@@ -92,8 +92,9 @@ struct LossOutputs {
   LossTerms terms;
   Backend backend_used = Backend::Cpu;
   // The precision the products ran at: the requested one, or a more exact one where the
-  // requested one could not meet SPEC's bound (bf16 at tiny temperatures, tf32/bf16
-  // falling back to the CPU's fp32).
+  // requested one could not meet SPEC's bound or has no hardware here (CPU: bf16 at a
+  // small tau sqrt(D), or without AVX512-BF16, runs fp32; tf32 falling back to the CPU
+  // runs fp32; CUDA: bf16 at a small tau sqrt(D) runs tf32).
   Precision precision_used = Precision::Fp32;
 };
 

@@ -48,7 +48,7 @@ export interface MbvrOptions {
   grads?: boolean;
   /** auto: cuda when a GPU is usable, else cpu ['auto'] */
   backend?: Backend;
-  /** cuda only; the cpu computes in fp32 ['fp32'] */
+  /** ['fp32']; 'bf16' on the CPU and CUDA, 'tf32' on CUDA only (see the README's "Precision") */
   precision?: Precision;
   /** CPU worker threads [MBVR_THREADS, else all cores] */
   threads?: number;

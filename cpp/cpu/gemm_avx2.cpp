@@ -28,6 +28,20 @@ __m256i lanes(int n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), idx);
 }
 
+// Loads and stores of 8 lanes, the first `m` of them when MASKED. Plain functions (not
+// lambdas) so that the target pragma above certainly applies to them.
+template <bool MASKED>
+inline __m256 load8(const float* p, __m256i m) {
+  return MASKED ? _mm256_maskload_ps(p, m) : _mm256_loadu_ps(p);
+}
+template <bool MASKED>
+inline void store8(float* p, __m256i m, __m256 v) {
+  if (MASKED)
+    _mm256_maskstore_ps(p, m, v);
+  else
+    _mm256_storeu_ps(p, v);
+}
+
 // The 12 accumulators are named variables, not arrays: with arrays GCC kept a copy of
 // most of them on the stack and stored it on every step (16 ymm registers leave no
 // slack), which ran at a third of the FMA rate.
@@ -35,13 +49,8 @@ template <int ROWS, bool MASKED>
 void tile(int64_t k, const float* a, int64_t a_rs, int64_t a_cs, const float* b, int64_t ldb,
           float* c, int64_t ldc, int cols, bool accumulate) {
   const __m256i m0 = lanes(cols), m1 = lanes(cols - 8);
-  const auto load = [&](const float* p, __m256i m) { return MASKED ? _mm256_maskload_ps(p, m) : _mm256_loadu_ps(p); };
-  const auto store = [&](float* p, __m256i m, __m256 v) {
-    if (MASKED)
-      _mm256_maskstore_ps(p, m, v);
-    else
-      _mm256_storeu_ps(p, v);
-  };
+  constexpr auto load = load8<MASKED>;
+  constexpr auto store = store8<MASKED>;
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
 #define MBVR_LOAD(I)                          \

@@ -18,13 +18,18 @@ inline bf16 round_bf16(float x) {
   std::memcpy(&u, &x, sizeof u);
   // Round to nearest even: adding 0x7FFF plus the kept part's lowest bit carries into the
   // kept part exactly when the dropped half is above one half, or equal with an odd lsb.
-  // Finite values that round past the largest bf16 carry into the exponent: inf, as they
-  // should. inf itself has a zero dropped half and is unchanged.
+  // Finite values that round past the largest bf16 carry into the exponent (inf; made
+  // the largest finite bf16 below). inf itself has a zero dropped half and is unchanged.
   const uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
   // A NaN could carry into (or past) the exponent; keep its top bits and set the quiet
   // bit, so that a NaN whose payload is all in the dropped half stays a NaN.
   const uint32_t nan = (u >> 16) | 0x40u;
-  return static_cast<bf16>((u & 0x7FFFFFFFu) > 0x7F800000u ? nan : rounded);
+  // A finite value above the largest bf16 (about 3.39e38) saturates to it rather than
+  // becoming inf: the inputs are finite, and an inf would turn the loss into NaN.
+  const bool finite = (u & 0x7FFFFFFFu) < 0x7F800000u;
+  const uint32_t largest = (u >> 16 & 0x8000u) | 0x7F7Fu;
+  const uint32_t kept = finite && (rounded & 0x7FFFu) == 0x7F80u ? largest : rounded;
+  return static_cast<bf16>((u & 0x7FFFFFFFu) > 0x7F800000u ? nan : kept);
 }
 
 inline float widen_bf16(bf16 x) {

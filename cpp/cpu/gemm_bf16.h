@@ -28,7 +28,9 @@ namespace mbvr::cpu {
 
 using bf16 = uint16_t;  // raw bfloat16 bits
 
-bf16 to_bf16(float x);  // round to nearest even; NaN stays (a quiet) NaN, inf stays inf
+// Round to nearest even; NaN stays (a quiet) NaN, inf stays inf, and a finite value
+// beyond the largest bf16 saturates to it.
+bf16 to_bf16(float x);
 float from_bf16(bf16 x);
 
 // dst(r, c) = bf16(src[r * ld_src + c] * (scale ? scale[r] : 1)) for r < rows, c < cols.

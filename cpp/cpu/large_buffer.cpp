@@ -27,8 +27,8 @@ void LargeBuffer::resize(size_t n) {
   // Below a huge page, alignment buys nothing: a cache line will do.
   const size_t align = bytes >= kHugePage ? kHugePage : 64;
   if (bytes / sizeof(float) != n || bytes > SIZE_MAX - align) throw std::bad_alloc();
-  // The slack before the aligned start is address space only: it is never touched, so
-  // it never becomes resident.
+  // The slack before the aligned start is never touched: when malloc serves the block
+  // with its own mapping (large blocks, usually) it never becomes resident.
   block_ = std::malloc(bytes + align);
   if (!block_) throw std::bad_alloc();
   const uintptr_t start = (reinterpret_cast<uintptr_t>(block_) + align - 1) & ~(uintptr_t{align} - 1);

@@ -35,6 +35,7 @@ Precision products_precision(const LossParams& p, int threads) {
     if (std::strcmp(force, "0") == 0) return Precision::Bf16;
     if (std::strcmp(force, "1") == 0) return Precision::Fp32;
   }
+  if (!bf16_kernel_native()) return Precision::Fp32;
   double scale = p.temperature * std::sqrt(static_cast<double>(p.dim));
   if (!p.normalize) {  // the logits scale with the rows' norms
     double docs = max_row_norm(p.fused, p.batch, p.dim, threads);

@@ -10,7 +10,8 @@
 //
 // bf16 keeps, per call, each term's documents as bf16 rows (for the logits) and
 // transposed (for dQ: dQ^T = X^T G' reads X^T as the broadcast operand and the gradient
-// tile, packed, as the vector operand): 4 B D bytes per term. Everything else is per strip.
+// tile, packed, as the vector operand): 4 B D bytes per term (2 B D without gradients).
+// Everything else is per strip.
 #pragma once
 
 #include <cstdint>
@@ -26,8 +27,9 @@ namespace mbvr::cpu {
 // c / tau by about 2^-9 |q| |x| / (tau sqrt(D)); measured on random rows, the worst
 // relative error of the loss and gradients stays near 1e-2 (SPEC allows 2e-2) while
 // tau sqrt(D) / (|q|max |x|max) >= 0.1 (|q| = |x| = 1 when normalising), and grows past
-// the bound below it: there the products run in fp32. MBVR_BF16_FALLBACK=0 / 1 forces
-// never / always (for tests; as on CUDA).
+// the bound below it: there the products run in fp32. So they do on a CPU without
+// AVX512-BF16, where bf16 would be emulated: slower than fp32 and less exact.
+// MBVR_BF16_FALLBACK=0 / 1 forces never / always (for tests; as on CUDA).
 Precision products_precision(const LossParams& p, int threads);
 
 class StripProducts {
