@@ -13,12 +13,13 @@
 //                        document's log-sum-exp (L_mq) merges the strip, every query's
 //                        (L_qm) merges the blocks. Strips that fit the cache are kept.
 //   MS term              per row: K dot products, log-sum-exp with the positive.
-//   pass 2               per strip:
-//     A  per block       fused: z (cached or recomputed) -> g at once (all statistics
-//                        are known); visual/text: z -> exp and per-query partials.
+//   pass 2               per strip, term by term (fused, visual, text), each term
+//                        through A-C-D before the next, so one strip buffer serves all:
+//     A  per block       visual/text: z -> exp and per-query partials.
 //     merge              visual/text: per query log-sum-exp over the blocks.
-//     C  per block       visual/text: exp -> g; then dX^_block += g^T Q^_strip.
-//     D  per column      dQ^_strip = sum over terms and documents of g X^.
+//     C  per block       g: fused from z (cached or recomputed; all its statistics are
+//                        known), visual/text from exp; then dX^_block += g^T Q^_strip.
+//     D  per column      dQ^_strip (+)= g X^ of this term (terms add in order).
 //   finish               MS gradients, / tau, normalisation backward.
 //
 // Cost: 10 GEMM-equivalents of 2*B^2*D flops (1 + 3 + 3 + 3), 9 when the fused logits
@@ -66,9 +67,11 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // documents (NB x D) stay in L2 while a work item turns them over. Taller strips reread
 // the documents and the document gradients less often (R = 512 was 5% faster than 256
 // at B = 4096, D = 512), but the strip tiles take 3 B R floats: R follows D to keep
-// that near the size of the inputs. NB = 264 = 22 x 12 fills the 12-row microkernel
-// tiles exactly (256 left a 4-row tile per block, at a third of the rate: 2-3% overall).
-constexpr int64_t kBlockRows = 264;
+// that near the size of the inputs. NB = 132 = 11 x 12 fills the 12-row microkernel
+// tiles exactly (256 left a 4-row tile per block, at a third of the rate: 2-3% overall),
+// and gives each parallel loop of a strip 2 x B / 264 items, so that the last item's
+// wait is short (pass 2 runs five such loops per strip: strip_pass).
+constexpr int64_t kBlockRows = 132;
 int64_t strip_rows(int64_t batch, int64_t dim) {
   return std::min<int64_t>(dim >= 256 ? 512 : dim >= 128 ? 256 : 128, batch);
 }
@@ -162,8 +165,10 @@ class LossRun {
     // All or nothing: a cache of a few strips saves a few percent for its whole budget.
     cached_strips_ = p_.grads && strips_ * strip_floats * 4 <= cache_budget(p_.logit_cache_bytes) ? strips_ : 0;
     cache_.resize(cached_strips_ * strip_floats);
-    for (int t = 0; t < kTerms; ++t)
-      if (active_[t] && (t != kFused || cached_strips_ < strips_)) strip_[t].resize(strip_floats);
+    // One strip buffer for whichever terms are not cached (they take turns: strip_pass).
+    bool uncached = cached_strips_ < strips_;
+    for (int t = kVisual; t < kTerms; ++t) uncached = uncached || active_[t];
+    if (uncached) strip_.resize(strip_floats);
     dtau_fused_.assign(strips_ * blocks_, 0.0);
   }
 
@@ -179,7 +184,7 @@ class LossRun {
   // The strip tile of term t for strip s (B x R, row stride LD_, row j = document j).
   float* strip_tile(int t, int64_t s) {
     if (t == kFused && s < cached_strips_) return cache_.data() + s * B_ * LD_;
-    return strip_[t].data();
+    return strip_.data();
   }
 
   // The normalised queries of strip s, as the products want them.
@@ -274,50 +279,48 @@ class LossRun {
 
   // ---- pass 2 --------------------------------------------------------------------
 
+  // Pass 2, term by term within each strip: a term goes through A, C and D before the
+  // next starts, so one strip buffer serves every term (8.6 MiB at B = 4096, R = 512).
   void strip_pass() {
-    std::vector<int> terms;  // the work of phase A, term-major
+    std::vector<int> terms;
     for (int t = 0; t < kTerms; ++t)
       if (active_[t] && (t != kFused || p_.grads)) terms.push_back(t);
     if (p_.grads) prepare_fused_gradients();
     for (int64_t s = 0; s < strips_; ++s) {
       if (terms.empty()) break;
       load_strip_queries(s);
-      const int64_t r0 = strip_start(s), nq = strip_len(s);
-      // A: logits, and what can be done with them before the strip's merge.
-      parallel_for(threads_, static_cast<int64_t>(terms.size()) * blocks_, [&](int64_t item, int) {
-        const int t = terms[item / blocks_];
-        const int64_t b = item % blocks_;
-        if (t == kFused) {
-          fused_gradient_block(s, b);
-        } else {
-          float* z = logits_block(t, s, b);
-          exp_partials(z, part_max_[t].data() + b * R_, part_sum_[t].data() + b * R_,
-                       part_ez_[t].data() + b * R_, block_len(b), nq, LD_, block_start(b) - r0);
-        }
-      });
-      // merge: per-query log-sum-exps of visual/text, and the factors of phase C.
-      for (int t = kVisual; t < kTerms; ++t)
-        if (active_[t]) merge_query_partials(t, r0, nq);
-      if (!p_.grads) continue;
-      for (int t = kVisual; t < kTerms; ++t)
-        if (active_[t]) row_softmax_factors(t, r0, nq);
-      // C: g for visual/text, then every document block's gradient.
-      parallel_for(threads_, static_cast<int64_t>(terms.size()) * blocks_, [&](int64_t item, int) {
-        const int t = terms[item / blocks_];
-        const int64_t b = item % blocks_;
-        if (t != kFused) row_softmax_gradient_block(t, s, b);
-        if (dx_[t]) {  // dX_block (+)= g'^T Q^_strip: prescaled dL/dx^ * tau
-          const int64_t c0 = block_start(b);
-          products_.document_gradient(dx_[t] + c0 * D_, strip_tile(t, s) + c0 * LD_, LD_, block_len(b), s > 0);
-        }
-      });
-      // D: dQ^_strip = sum_t g'_t X_t (raw documents).
-      if (dq_) {
-        float* tiles[kTerms] = {nullptr, nullptr, nullptr};
-        for (int t : terms) tiles[t] = strip_tile(t, s);
-        products_.query_gradient(dq_ + r0 * D_, terms, tiles, LD_);
-      }
+      for (size_t n = 0; n < terms.size(); ++n) strip_term(terms[n], s, n == 0);
     }
+  }
+
+  // Term t of strip s. `first`: the strip's first term, which writes dQ (later ones add).
+  void strip_term(int t, int64_t s, bool first) {
+    const int64_t r0 = strip_start(s), nq = strip_len(s);
+    if (t != kFused) {
+      // A: logits, exp and per-block partials; then the per-query merge and, for the
+      // gradients, the factors of phase C. (The fused term's statistics are all known.)
+      parallel_for(threads_, blocks_, [&](int64_t b, int) {
+        float* z = logits_block(t, s, b);
+        exp_partials(z, part_max_[t].data() + b * R_, part_sum_[t].data() + b * R_,
+                     part_ez_[t].data() + b * R_, block_len(b), nq, LD_, block_start(b) - r0);
+      });
+      merge_query_partials(t, r0, nq);
+      if (!p_.grads) return;
+      row_softmax_factors(t, r0, nq);
+    }
+    // C: the gradient coefficients g', then each document block's gradient.
+    parallel_for(threads_, blocks_, [&](int64_t b, int) {
+      if (t == kFused)
+        fused_gradient_block(s, b);
+      else
+        row_softmax_gradient_block(t, s, b);
+      if (dx_[t]) {  // dX_block (+)= g'^T Q^_strip: prescaled dL/dx^ * tau
+        const int64_t c0 = block_start(b);
+        products_.document_gradient(dx_[t] + c0 * D_, strip_tile(t, s) + c0 * LD_, LD_, block_len(b), s > 0);
+      }
+    });
+    // D: dQ^_strip (+)= g'_t X_t (raw documents): over the terms, f then v then t.
+    if (dq_) products_.query_gradient(dq_ + r0 * D_, t, strip_tile(t, s), LD_, !first);
   }
 
   void prepare_fused_gradients() {
@@ -473,7 +476,7 @@ class LossRun {
   std::vector<float> factor_[kTerms];   // inv_x / tau per document
   const Precision precision_;           // of the products (products_precision)
   StripProducts products_;              // the dense products
-  LargeBuffer strip_[kTerms];           // strip tiles (B x R) not held by the cache
+  LargeBuffer strip_;                   // the strip tile (B x R) of a term not held by the cache
   LargeBuffer cache_;                   // fused strip tiles of the first cached_strips_
   int64_t cached_strips_ = 0;
 

@@ -115,40 +115,30 @@ void StripProducts::document_gradient(float* dx, const float* g, int64_t ldg, in
   gemm_bf16_packed(dx, D_, g16.data(), ld16, qn16_.data(), nd, D_, nq_, accumulate);
 }
 
-void StripProducts::query_gradient(float* dq, const std::vector<int>& terms, float* const* tiles, int64_t ldg) {
-  if (terms.empty()) return;
+void StripProducts::query_gradient(float* dq, int t, const float* g, int64_t ldg, bool accumulate) {
   if (!bf16_) {
     // dQ = G'^T X split by columns of dQ; gemm packs each X chunk as it goes.
     const int64_t chunk = piece(D_, threads_, 32);
     parallel_for(threads_, (D_ + chunk - 1) / chunk, [&](int64_t item, int) {
       const int64_t d0 = item * chunk, nd = std::min(chunk, D_ - d0);
-      for (size_t n = 0; n < terms.size(); ++n) {
-        const int t = terms[n];
-        gemm(dq + d0, D_, tiles[t], 1, ldg, x_[t] + d0, D_, nq_, nd, B_, n > 0);
-      }
+      gemm(dq + d0, D_, g, 1, ldg, x_[t] + d0, D_, nq_, nd, B_, accumulate);
     });
     return;
   }
-  // bf16: dQ^T (D x nq) = X^T G', with G' packed (a panel of kBf16Nr queries per item),
-  // then dQ^T transposed into dq by the work item that computed its rows.
+  // bf16: dQ^T (D x nq) (+)= X^T G', with G' packed (a panel of kBf16Nr queries per
+  // item); then the rows of dQ^T each item computed, transposed into dq.
   const int64_t panels = (nq_ + kBf16Nr - 1) / kBf16Nr;
-  const int64_t elems = packed_b_bf16_elems(B_, nq_);
-  for (int t : terms) g16_[t].resize(elems);
-  parallel_for(threads_, static_cast<int64_t>(terms.size()) * panels, [&](int64_t item, int) {
-    const int t = terms[item / panels];
-    const int64_t j0 = (item % panels) * kBf16Nr;
-    pack_b_bf16(g16_[t].data() + packed_b_bf16_elems(B_, j0), tiles[t] + j0, ldg, B_,
-                std::min<int64_t>(kBf16Nr, nq_ - j0));
+  g16_.resize(packed_b_bf16_elems(B_, nq_));
+  parallel_for(threads_, panels, [&](int64_t item, int) {
+    const int64_t j0 = item * kBf16Nr;
+    pack_b_bf16(g16_.data() + packed_b_bf16_elems(B_, j0), g + j0, ldg, B_, std::min<int64_t>(kBf16Nr, nq_ - j0));
   });
   const int64_t ldt = transposed_stride();
   const int64_t chunk = piece(D_, threads_, 12);
   parallel_for(threads_, (D_ + chunk - 1) / chunk, [&](int64_t item, int) {
     const int64_t d0 = item * chunk, nd = std::min(chunk, D_ - d0);
     float* c = dqt_.data() + d0 * nq_;
-    for (size_t n = 0; n < terms.size(); ++n) {
-      const int t = terms[n];
-      gemm_bf16_packed(c, nq_, xt16_[t].data() + d0 * ldt, ldt, g16_[t].data(), nd, nq_, B_, n > 0);
-    }
+    gemm_bf16_packed(c, nq_, xt16_[t].data() + d0 * ldt, ldt, g16_.data(), nd, nq_, B_, accumulate);
     for (int64_t i = 0; i < nq_; ++i)
       for (int64_t d = 0; d < nd; ++d) dq[i * D_ + d0 + d] = c[d * nq_ + i];
   });

@@ -50,9 +50,9 @@ class StripProducts {
   // dx (nd x D, row stride D) = or += G'^T Q^: g holds nd rows of nq gradient
   // coefficients (row stride ldg). Safe to call from parallel work items.
   void document_gradient(float* dx, const float* g, int64_t ldg, int64_t nd, bool accumulate) const;
-  // dq (nq x D, row stride D) = sum over `terms` of G'_t^T X_t, tiles[t] = B x nq
-  // coefficients (row stride ldg). Runs its own parallel loop.
-  void query_gradient(float* dq, const std::vector<int>& terms, float* const* tiles, int64_t ldg);
+  // dq (nq x D, row stride D) = or += G'^T X_t, g = B x nq coefficients (row stride ldg).
+  // Runs its own parallel loop.
+  void query_gradient(float* dq, int t, const float* g, int64_t ldg, bool accumulate);
 
  private:
   static constexpr int kTerms = 3;
@@ -66,12 +66,12 @@ class StripProducts {
 
   // fp32: the strip's normalised queries packed for gemm_packed (similarity.h).
   std::vector<float> qt_, qn_;
-  // bf16: the same as bf16 panels; the documents as bf16 rows and transposed; the
-  // packed gradient tiles and dQ^T of a strip.
+  // bf16: the same as bf16 panels; the documents as bf16 rows and transposed; a packed
+  // gradient tile and the strip's dQ^T (summed over the terms, then transposed into dq).
   std::vector<float> q_scratch_;
   std::vector<bf16> qt16_, qn16_;
   std::vector<bf16> x16_[kTerms], xt16_[kTerms];
-  std::vector<bf16> g16_[kTerms];
+  std::vector<bf16> g16_;
   std::vector<float> dqt_;
 };
 
