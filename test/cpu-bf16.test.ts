@@ -53,10 +53,10 @@ describe('precision bf16 on the cpu', () => {
     assert.ok(ranBf16 >= 20, `only ${ranBf16} of 40 cases ran in bf16`);
   });
 
-  it('falls back to fp32 where bf16 would miss the bound (tau * sqrt(D) < 0.1), unless forced', { skip: !native }, () => {
+  it('falls back to fp32 where bf16 would miss the bound (tau sqrt(d_eff) < 0.045), unless forced', { skip: !native }, () => {
     const random = rng(suiteSeed + 504);
     const c = randomCase(random, 150, 16, 2);
-    const options: MbvrOptions = { temperature: 0.02, ...bf16 }; // tau sqrt(D) = 0.08
+    const options: MbvrOptions = { temperature: 0.02, ...bf16 }; // tau sqrt(d_eff) about 0.03
     const fallback = mbvrLossSync(c, options);
     assert.equal(fallback.precision, 'fp32');
     const fp32 = mbvrLossSync(c, { temperature: 0.02, backend: 'cpu' });
@@ -73,14 +73,23 @@ describe('precision bf16 on the cpu', () => {
     const unnormalized = mbvrLossSync(big, { ...bf16, temperature: 0.5, normalize: false, alpha: 0, beta: 0, gamma: 0 });
     assert.equal(unnormalized.precision, 'fp32');
     assert.equal(mbvrLossSync(c, { ...bf16, temperature: 0.5 }).precision, 'bf16');
+    // Rows whose weight sits on 2 of 1024 coordinates: their logits err as if D were 2.
+    const D = 1024;
+    const peaked = randomCase(random, 100, D, 1);
+    for (const x of [peaked.query, peaked.fused, peaked.visual, peaked.text, peaked.shuffled])
+      for (let i = 0; i < x.length; i++) if (i % D >= 2) x[i] *= 0.01;
+    assert.equal(mbvrLossSync(peaked, { ...bf16, temperature: 0.01 }).precision, 'fp32');
+    assert.equal(mbvrLossSync(randomCase(random, 100, D, 1), { ...bf16, temperature: 0.01 }).precision, 'bf16');
   });
 
   it('agrees at the smallest temperature with duplicates and margins', () => {
     const random = rng(suiteSeed + 501);
-    const c = randomCase(random, 300, 64, 3);
+    const c = randomCase(random, 300, 256, 3);
     const labels = Int32Array.from({ length: 300 }, (_, i) => i % 75);
     const options: MbvrOptions = { temperature: 0.01, labels, margin: 0.2, ...bf16 };
-    compareToReference(mbvrLossSync(c, options), c, options, `bf16 tau=0.01 seed ${suiteSeed}`, BF16_BOUND, DTAU_FLOOR);
+    const out = mbvrLossSync(c, options);
+    assert.equal(out.precision, 'bf16');
+    compareToReference(out, c, options, `bf16 tau=0.01 seed ${suiteSeed}`, BF16_BOUND, DTAU_FLOOR);
   });
 
   it('is bf16: further from the reference than fp32, yet close to it', () => {

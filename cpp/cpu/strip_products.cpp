@@ -8,7 +8,6 @@
 #include "gemm.h"
 #include "similarity.h"
 #include "thread_pool.h"
-#include "validation.h"
 
 namespace mbvr::cpu {
 namespace {
@@ -29,6 +28,45 @@ int64_t piece(int64_t n, int threads, int64_t unit) {
 // L1 sets (a multiple of 4 KiB put them all in one: 6-8% slower).
 int64_t StripProducts::transposed_stride() const { return round_up(B_, 64) + 32; }
 
+namespace {
+
+// Over the rows of x (rows x dim): the largest norm, and the largest sum_d xhat_d^4 of a
+// normalised row (1 / dim for a flat row, 1 for a row on one axis). Each row in double;
+// a max does not depend on the order, so neither on the thread count.
+struct RowShape {
+  double max_norm = 0;
+  double max_fourth = 0;
+};
+
+RowShape row_shape(const float* x, int64_t rows, int64_t dim, int threads) {
+  constexpr int64_t kRows = 256;
+  const int64_t items = (rows + kRows - 1) / kRows;
+  std::vector<RowShape> part(items);
+  parallel_for(threads, items, [&](int64_t item, int) {
+    RowShape r;
+    for (int64_t i = item * kRows; i < std::min(rows, (item + 1) * kRows); ++i) {
+      double s2 = 0, s4 = 0;
+      for (int64_t d = 0; d < dim; ++d) {
+        const double v = static_cast<double>(x[i * dim + d]) * x[i * dim + d];
+        s2 += v;
+        s4 += v * v;
+      }
+      if (!(s2 > 0)) continue;  // a zero row has no logits to get wrong
+      r.max_norm = std::max(r.max_norm, std::sqrt(s2));
+      r.max_fourth = std::max(r.max_fourth, s4 / (s2 * s2));
+    }
+    part[item] = r;
+  });
+  RowShape all;
+  for (const RowShape& r : part) {
+    all.max_norm = std::max(all.max_norm, r.max_norm);
+    all.max_fourth = std::max(all.max_fourth, r.max_fourth);
+  }
+  return all;
+}
+
+}  // namespace
+
 Precision products_precision(const LossParams& p, int threads) {
   if (p.precision != Precision::Bf16) return Precision::Fp32;
   if (const char* force = std::getenv("MBVR_BF16_FALLBACK")) {
@@ -36,15 +74,22 @@ Precision products_precision(const LossParams& p, int threads) {
     if (std::strcmp(force, "1") == 0) return Precision::Fp32;
   }
   if (!bf16_kernel_native()) return Precision::Fp32;
-  double scale = p.temperature * std::sqrt(static_cast<double>(p.dim));
-  if (!p.normalize) {  // the logits scale with the rows' norms
-    double docs = max_row_norm(p.fused, p.batch, p.dim, threads);
-    if (p.visual && p.alpha > 0) docs = std::max(docs, max_row_norm(p.visual, p.batch, p.dim, threads));
-    if (p.text && p.beta > 0) docs = std::max(docs, max_row_norm(p.text, p.batch, p.dim, threads));
-    if (p.shuffled && p.gamma > 0) docs = std::max(docs, max_row_norm(p.shuffled, p.batch * p.k, p.dim, threads));
-    scale /= std::max(max_row_norm(p.query, p.batch, p.dim, threads) * docs, 1e-300);
-  }
-  return scale >= 0.1 ? Precision::Bf16 : Precision::Fp32;
+  const RowShape q = row_shape(p.query, p.batch, p.dim, threads);
+  RowShape x = row_shape(p.fused, p.batch, p.dim, threads);
+  const auto widen = [&](const float* rows, int64_t n) {
+    const RowShape r = row_shape(rows, n, p.dim, threads);
+    x.max_norm = std::max(x.max_norm, r.max_norm);
+    x.max_fourth = std::max(x.max_fourth, r.max_fourth);
+  };
+  if (p.visual && p.alpha > 0) widen(p.visual, p.batch);
+  if (p.text && p.beta > 0) widen(p.text, p.batch);
+  if (p.shuffled && p.gamma > 0) widen(p.shuffled, p.batch * p.k);
+  if (!(q.max_fourth > 0 && x.max_fourth > 0)) return Precision::Bf16;  // all-zero rows
+  // sum_d q^_d^2 x^_d^2 <= sqrt(sum q^4 sum x^4) = 1 / d_eff (Cauchy-Schwarz).
+  const double d_eff = 1.0 / std::sqrt(q.max_fourth * x.max_fourth);
+  double scale = p.temperature * std::sqrt(d_eff);
+  if (!p.normalize) scale /= std::max(q.max_norm * x.max_norm, 1e-300);  // logits scale with the norms
+  return scale >= 0.045 ? Precision::Bf16 : Precision::Fp32;
 }
 
 StripProducts::StripProducts(bool bf16, int64_t batch, int64_t dim, int64_t strip_rows, int threads,
