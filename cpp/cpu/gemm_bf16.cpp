@@ -1,5 +1,6 @@
 #include "gemm_bf16.h"
 #include "gemm_kernels.h"
+#include "simd.h"
 
 #include <algorithm>
 #include <cstdlib>
@@ -12,8 +13,9 @@
 namespace mbvr::cpu {
 namespace {
 
-// Branch-free (a select) so that the conversion loops below vectorize.
-inline bf16 round_bf16(float x) {
+// Branch-free (a select) so that the conversion loops below vectorize (MBVR_INLINE: it is
+// compiled into each MBVR_DISPATCH clone of its callers, for that clone's vectors).
+MBVR_INLINE bf16 round_bf16(float x) {
   uint32_t u;
   std::memcpy(&u, &x, sizeof u);
   // Round to nearest even: adding 0x7FFF plus the kept part's lowest bit carries into the
@@ -40,7 +42,10 @@ inline float widen_bf16(bf16 x) {
 }
 
 // A pair (lo at the lower address) as the 32-bit word it makes on a little-endian CPU.
-inline uint32_t pair_bits(bf16 lo, bf16 hi) { return lo | static_cast<uint32_t>(hi) << 16; }
+MBVR_INLINE uint32_t pair_bits(bf16 lo, bf16 hi) { return lo | static_cast<uint32_t>(hi) << 16; }
+
+// 32-bit words over bf16 storage (a pair per word) without breaking aliasing rules.
+typedef uint32_t pair_word __attribute__((may_alias));
 
 inline void put_pair(bf16* dst, bf16 lo, bf16 hi) {
   const uint32_t v = pair_bits(lo, hi);
@@ -137,6 +142,7 @@ float from_bf16(bf16 x) { return widen_bf16(x); }
 bool bf16_kernel_native() { return kernel().run != &portable_run; }
 const char* gemm_bf16_kernel_name() { return kernel().name; }
 
+MBVR_DISPATCH
 void convert_rows_bf16(bf16* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows,
                        int64_t cols, const float* scale) {
   for (int64_t r = 0; r < rows; ++r) {
@@ -148,6 +154,7 @@ void convert_rows_bf16(bf16* dst, int64_t ld_dst, const float* src, int64_t ld_s
   }
 }
 
+MBVR_DISPATCH
 void convert_transposed_bf16(bf16* dst, int64_t ld_dst, const float* src, int64_t ld_src,
                              int64_t rows, int64_t cols, const float* scale) {
   // Blocked through an L1 tile of row pairs: two source rows are converted at a time,
@@ -187,25 +194,32 @@ int64_t packed_b_bf16_elems(int64_t k, int64_t n) {
   return (n + kBf16Nr - 1) / kBf16Nr * ((k + 1) / 2) * 2 * kBf16Nr;
 }
 
-void pack_b_bf16(bf16* packed, const float* b, int64_t ldb, int64_t k, int64_t n) {
+MBVR_DISPATCH
+void pack_b_bf16_rows(bf16* packed, const float* b, int64_t ldb, int64_t k, int64_t n, int64_t p0,
+                      int64_t p1) {
   // A pair of rows of b at a time, read contiguously across every panel (each panel's
-  // k-pair row is 128 contiguous bytes, written as 32-bit pairs).
+  // k-pair row is 128 contiguous bytes, written as 32-bit pairs: a vector loop).
   const int64_t panel_stride = packed_b_bf16_elems(k, kBf16Nr);
-  for (int64_t p = 0; p < k; p += 2) {
+  for (int64_t p = p0; p < p1; p += 2) {
     const float* r0 = b + p * ldb;
+    const float* r1 = p + 1 < k ? r0 + ldb : nullptr;  // odd k: the last row's partner is zero
     for (int64_t j0 = 0; j0 < n; j0 += kBf16Nr) {
       const int64_t w = std::min<int64_t>(kBf16Nr, n - j0);
-      bf16* dst = packed + (j0 / kBf16Nr) * panel_stride + p * kBf16Nr;
-      if (p + 1 < k)
-        for (int64_t j = 0; j < w; ++j)
-          put_pair(dst + 2 * j, round_bf16(r0[j0 + j]), round_bf16(r0[ldb + j0 + j]));
-      else  // odd k: the last row's pair partner is zero
-        for (int64_t j = 0; j < w; ++j) put_pair(dst + 2 * j, round_bf16(r0[j0 + j]), 0);
-      std::fill(dst + 2 * w, dst + 2 * kBf16Nr, bf16{0});
+      pair_word* dst = reinterpret_cast<pair_word*>(packed + (j0 / kBf16Nr) * panel_stride + p * kBf16Nr);
+      if (r1)
+        for (int64_t j = 0; j < w; ++j) dst[j] = pair_bits(round_bf16(r0[j0 + j]), round_bf16(r1[j0 + j]));
+      else
+        for (int64_t j = 0; j < w; ++j) dst[j] = pair_bits(round_bf16(r0[j0 + j]), 0);
+      for (int64_t j = w; j < kBf16Nr; ++j) dst[j] = 0;
     }
   }
 }
 
+void pack_b_bf16(bf16* packed, const float* b, int64_t ldb, int64_t k, int64_t n) {
+  pack_b_bf16_rows(packed, b, ldb, k, n, 0, k);
+}
+
+MBVR_DISPATCH
 void pack_bt_bf16(bf16* packed, const float* bt, int64_t ldbt, int64_t k, int64_t n) {
   // Each column of B is a contiguous row of bt, whose pairs land 2 * kBf16Nr elements
   // apart in the panel: kPackPairs pairs at a time.

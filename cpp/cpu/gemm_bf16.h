@@ -50,6 +50,10 @@ int64_t packed_b_bf16_elems(int64_t k, int64_t n);  // bf16 elements of a packed
 // Panel j / kBf16Nr of a packed B starts packed_b_bf16_elems(k, j) elements in (j a
 // multiple of kBf16Nr), so callers may split C by columns at panel boundaries.
 void pack_b_bf16(bf16* packed, const float* b, int64_t ldb, int64_t k, int64_t n);     // B(p, j) = b[p * ldb + j]
+// The same for rows p0 <= p < p1 of B only (p0 even), into the whole-B layout: callers
+// may split the packing by rows (each pair of rows lands in every panel).
+void pack_b_bf16_rows(bf16* packed, const float* b, int64_t ldb, int64_t k, int64_t n, int64_t p0,
+                      int64_t p1);
 void pack_bt_bf16(bf16* packed, const float* bt, int64_t ldbt, int64_t k, int64_t n);  // B(p, j) = bt[j * ldbt + p]
 
 // C (m x n fp32, row stride ldc) = or += A B, A and packed B as above. Reads A(i, p) for

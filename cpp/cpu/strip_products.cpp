@@ -170,13 +170,13 @@ void StripProducts::query_gradient(float* dq, int t, const float* g, int64_t ldg
     });
     return;
   }
-  // bf16: dQ^T (D x nq) (+)= X^T G', with G' packed (a panel of kBf16Nr queries per
-  // item); then the rows of dQ^T each item computed, transposed into dq.
-  const int64_t panels = (nq_ + kBf16Nr - 1) / kBf16Nr;
+  // bf16: dQ^T (D x nq) (+)= X^T G', with G' packed (rows of documents per item, read
+  // contiguously); then the rows of dQ^T each item computed, transposed into dq.
   g16_.resize(packed_b_bf16_elems(B_, nq_));
-  parallel_for(threads_, panels, [&](int64_t item, int) {
-    const int64_t j0 = item * kBf16Nr;
-    pack_b_bf16(g16_.data() + packed_b_bf16_elems(B_, j0), g + j0, ldg, B_, std::min<int64_t>(kBf16Nr, nq_ - j0));
+  constexpr int64_t kPackRows = 256;  // even: items start on a pair
+  parallel_for(threads_, (B_ + kPackRows - 1) / kPackRows, [&](int64_t item, int) {
+    const int64_t p0 = item * kPackRows;
+    pack_b_bf16_rows(g16_.data(), g, ldg, B_, nq_, p0, std::min(B_, p0 + kPackRows));
   });
   const int64_t ldt = transposed_stride();
   const int64_t chunk = piece(D_, threads_, 12);
