@@ -17,23 +17,22 @@ constexpr size_t kHugePage = size_t{2} << 20;
 
 LargeBuffer::~LargeBuffer() { std::free(block_); }
 
-void LargeBuffer::resize(size_t n) {
+void LargeBuffer::reserve(size_t bytes) {
+  if (bytes <= capacity_) return;
   std::free(block_);
   block_ = nullptr;
   data_ = nullptr;
-  size_ = 0;
-  if (n == 0) return;
-  const size_t bytes = n * sizeof(float);
+  capacity_ = 0;
   // Below a huge page, alignment buys nothing: a cache line will do.
   const size_t align = bytes >= kHugePage ? kHugePage : 64;
-  if (bytes / sizeof(float) != n || bytes > SIZE_MAX - align) throw std::bad_alloc();
+  if (bytes > SIZE_MAX - align) throw std::bad_alloc();
   // The slack before the aligned start is never touched: when malloc serves the block
   // with its own mapping (large blocks, usually) it never becomes resident.
   block_ = std::malloc(bytes + align);
   if (!block_) throw std::bad_alloc();
   const uintptr_t start = (reinterpret_cast<uintptr_t>(block_) + align - 1) & ~(uintptr_t{align} - 1);
-  data_ = reinterpret_cast<float*>(start);
-  size_ = n;
+  data_ = reinterpret_cast<void*>(start);
+  capacity_ = bytes;
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (align == kHugePage) {
     // Whole huge pages only (madvise wants page-aligned ranges); failure is harmless.

@@ -1,8 +1,8 @@
-// Scratch arrays of many megabytes (the strip tiles and the fused-logit cache, loss.cpp)
-// that a call fills before it reads them.
+// Scratch arrays of many megabytes (the strip tiles and the fused-logit cache, loss.cpp;
+// the bf16 copies, strip_products.cpp) that a call fills before it reads them.
 //
 // std::vector would zero them first: one thread touching tens of MiB of fresh pages,
-// 4 KiB at a time, measured at 50 ms of a 1 s call (B = 4096, D = 512). A LargeBuffer
+// 4 KiB at a time, measured at 50 ms of a 1 s call (B = 4096, D = 512). A LargeArray
 // is left uninitialised, so its pages are first touched by the parallel work that
 // writes them, and it is 2 MiB aligned and advised for transparent huge pages
 // (madvise(MADV_HUGEPAGE); a no-op where the kernel has them off), so that touching
@@ -13,9 +13,11 @@
 #pragma once
 
 #include <cstddef>
+#include <new>
 
 namespace mbvr::cpu {
 
+// The untyped block behind LargeArray.
 class LargeBuffer {
  public:
   LargeBuffer() = default;
@@ -23,14 +25,32 @@ class LargeBuffer {
   LargeBuffer(const LargeBuffer&) = delete;
   LargeBuffer& operator=(const LargeBuffer&) = delete;
 
-  // Room for n floats, contents undefined (the previous contents are dropped).
-  void resize(size_t n);
-  float* data() { return data_; }
-  size_t size() const { return size_; }
+  // Room for `bytes`, contents undefined; keeps the current block when it is big enough.
+  void reserve(size_t bytes);
+  void* data() { return data_; }
+  const void* data() const { return data_; }
 
  private:
   void* block_ = nullptr;  // what malloc returned
-  float* data_ = nullptr;  // inside block_, aligned
+  void* data_ = nullptr;   // inside block_, aligned
+  size_t capacity_ = 0;
+};
+
+template <typename T>
+class LargeArray {
+ public:
+  // Room for n elements, contents undefined.
+  void resize(size_t n) {
+    if (n > static_cast<size_t>(-1) / sizeof(T)) throw std::bad_alloc();
+    buffer_.reserve(n * sizeof(T));
+    size_ = n;
+  }
+  T* data() { return static_cast<T*>(buffer_.data()); }
+  const T* data() const { return static_cast<const T*>(buffer_.data()); }
+  size_t size() const { return size_; }
+
+ private:
+  LargeBuffer buffer_;
   size_t size_ = 0;
 };
 

@@ -476,8 +476,8 @@ class LossRun {
   std::vector<float> factor_[kTerms];   // inv_x / tau per document
   const Precision precision_;           // of the products (products_precision)
   StripProducts products_;              // the dense products
-  LargeBuffer strip_;                   // the strip tile (B x R) of a term not held by the cache
-  LargeBuffer cache_;                   // fused strip tiles of the first cached_strips_
+  LargeArray<float> strip_;             // the strip tile (B x R) of a term not held by the cache
+  LargeArray<float> cache_;             // fused strip tiles of the first cached_strips_
   int64_t cached_strips_ = 0;
 
   std::vector<LseState> q_stats_[kTerms], d_stats_;  // per query; per fused document

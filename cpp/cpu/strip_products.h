@@ -19,6 +19,7 @@
 
 #include "../mbvr.h"
 #include "gemm_bf16.h"
+#include "large_buffer.h"
 
 namespace mbvr::cpu {
 
@@ -75,8 +76,8 @@ class StripProducts {
   // gradient tile and the strip's dQ^T (summed over the terms, then transposed into dq).
   std::vector<float> q_scratch_;
   std::vector<bf16> qt16_, qn16_;
-  std::vector<bf16> x16_[kTerms], xt16_[kTerms];
-  std::vector<bf16> g16_;
+  LargeArray<bf16> x16_[kTerms], xt16_[kTerms];  // uninitialised until converted
+  LargeArray<bf16> g16_;
   std::vector<float> dqt_;
 };
 
