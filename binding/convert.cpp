@@ -160,6 +160,23 @@ int threads_option(Napi::Object options) {
   return static_cast<int>(std::min<int64_t>(size_option(options, "threads"), 1024));
 }
 
+void loss_options(Napi::Env env, Napi::Object options, int64_t batch, LossParams& p) {
+  p.temperature = number_option(options, "temperature", p.temperature);
+  p.alpha = number_option(options, "alpha", p.alpha);
+  p.beta = number_option(options, "beta", p.beta);
+  p.gamma = number_option(options, "gamma", p.gamma);
+  Napi::Value margin = options.Get("margin");
+  if (margin.IsTypedArray())
+    p.margin_per_row = float_array_of_length(env, margin, "margin", batch, "batch").data;
+  else
+    p.margin = number_option(options, "margin", 0.0);
+  Napi::Value labels = options.Get("labels");
+  if (!labels.IsUndefined()) p.labels = int32_array_of_length(env, labels, "labels", batch);
+  p.normalize = bool_option(options, "normalize", true);
+  p.grads = bool_option(options, "grads", true);
+  p.precision = precision_option(options);
+}
+
 Napi::Object object_argument(const Napi::CallbackInfo& info, size_t index, const char* name) {
   Napi::Value v = info[index];
   if (v.IsUndefined()) return Napi::Object::New(info.Env());

@@ -41,6 +41,12 @@ Backend backend_option(Napi::Object options);
 Precision precision_option(Napi::Object options);
 int threads_option(Napi::Object options);
 
+// The options of a loss call that the host path and CudaSession share: temperature,
+// alpha, beta, gamma, margin (a number, or a Float32Array of length `batch`), labels,
+// normalize, grads, precision. margin_per_row and labels point into the JS arrays: a
+// caller that runs the call after returning keeps those alive, or copies them.
+void loss_options(Napi::Env env, Napi::Object options, int64_t batch, LossParams& p);
+
 Napi::Object object_argument(const Napi::CallbackInfo& info, size_t index, const char* name);
 
 // mbvr::Error / std::bad_alloc -> the matching JS error object.

@@ -179,26 +179,16 @@ void read_session_call(const Napi::CallbackInfo& info, SessionCall& call) {
   LossParams& p = call.options;
   p.batch = batch;
   p.dim = call.inputs[0]->dim();
-  p.temperature = number_option(options, "temperature", p.temperature);
-  p.alpha = number_option(options, "alpha", p.alpha);
-  p.beta = number_option(options, "beta", p.beta);
-  p.gamma = number_option(options, "gamma", p.gamma);
-  Napi::Value margin = options.Get("margin");
-  if (margin.IsTypedArray()) {
-    FloatArray m = float_array_of_length(env, margin, "margin", batch, "batch");
-    call.margin.assign(m.data, m.data + batch);  // copied: the call may run off the JS thread
+  loss_options(env, options, batch, p);
+  // Copied: the call may run off the JS thread, and the session holds no JS references.
+  if (p.margin_per_row) {
+    call.margin.assign(p.margin_per_row, p.margin_per_row + batch);
     p.margin_per_row = call.margin.data();
-  } else {
-    p.margin = number_option(options, "margin", 0.0);
   }
-  if (!options.Get("labels").IsUndefined()) {
-    const int32_t* l = int32_array_of_length(env, options.Get("labels"), "labels", batch);
-    call.labels.assign(l, l + batch);
+  if (p.labels) {
+    call.labels.assign(p.labels, p.labels + batch);
     p.labels = call.labels.data();
   }
-  p.normalize = bool_option(options, "normalize", true);
-  p.grads = bool_option(options, "grads", true);
-  p.precision = precision_option(options);
   if (p.grads)
     for (int i = 0; i < kInputs; ++i)
       if (call.inputs[i]) call.grads[i] = std::make_shared<cuda::DeviceMatrix>();

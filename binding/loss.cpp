@@ -53,25 +53,11 @@ void read_call(const Napi::CallbackInfo& info, LossCall& call) {
     p.k = s.length / n;
   }
 
-  p.temperature = number_option(options, "temperature", p.temperature);
-  p.alpha = number_option(options, "alpha", p.alpha);
-  p.beta = number_option(options, "beta", p.beta);
-  p.gamma = number_option(options, "gamma", p.gamma);
-  Napi::Value margin = options.Get("margin");
-  if (margin.IsTypedArray()) {
-    p.margin_per_row = float_array_of_length(env, margin, "margin", p.batch, "batch").data;
-    call.held.push_back(margin);
-  } else {
-    p.margin = number_option(options, "margin", 0.0);
-  }
-  if (!options.Get("labels").IsUndefined()) {
-    p.labels = int32_array_of_length(env, options.Get("labels"), "labels", p.batch);
-    call.held.push_back(options.Get("labels"));
-  }
-  p.normalize = bool_option(options, "normalize", true);
-  p.grads = bool_option(options, "grads", true);
+  loss_options(env, options, p.batch, p);
+  // Held, not copied: the async path reads them in place (see LossCall).
+  if (p.margin_per_row) call.held.push_back(options.Get("margin"));
+  if (p.labels) call.held.push_back(options.Get("labels"));
   p.backend = backend_option(options);
-  p.precision = precision_option(options);
   p.threads = threads_option(options);
   if (!options.Get("logitCacheBytes").IsUndefined()) {
     const double bytes = number_option(options, "logitCacheBytes", 0);
