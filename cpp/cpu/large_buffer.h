@@ -43,15 +43,12 @@ class LargeArray {
   void resize(size_t n) {
     if (n > static_cast<size_t>(-1) / sizeof(T)) throw std::bad_alloc();
     buffer_.reserve(n * sizeof(T));
-    size_ = n;
   }
   T* data() { return static_cast<T*>(buffer_.data()); }
   const T* data() const { return static_cast<const T*>(buffer_.data()); }
-  size_t size() const { return size_; }
 
  private:
   LargeBuffer buffer_;
-  size_t size_ = 0;
 };
 
 }  // namespace mbvr::cpu

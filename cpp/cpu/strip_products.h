@@ -32,7 +32,7 @@ namespace mbvr::cpu {
 //   tau sqrt(d_eff) / (|q|max |x|max) >= 0.045   (norms 1 when normalising).
 // Measured (random rows, and rows with all but E = 1..16 coordinates scaled by 0.01, D 16
 // to 1024, tau 0.01 to 0.5): the worst relative error of the loss and every gradient is
-// 7e-3 above that threshold and reaches 2.7e-2 (beyond SPEC's 2e-2) below it; the plain
+// 7.6e-3 above that threshold and reaches 2.7e-2 (beyond SPEC's 2e-2) below it; the plain
 // tau sqrt(D) rule let 2.3e-2 through at D = 1024 with 2 active coordinates. Below it,
 // and on a CPU without AVX512-BF16 (emulated bf16 would be slower than fp32 and less
 // exact), the products run in fp32. MBVR_BF16_FALLBACK=0 / 1 forces never / always.
