@@ -8,3 +8,4 @@ export type { CudaLossInputs, CudaLossOptions, CudaLossResult } from './cuda';
 export { modalityBalance, scoreSeparation, topK, retrievalMetrics } from './evaluation';
 export { referenceLoss } from './reference';
 export type * from './types';
+export type { Communicator, CommData, ReduceOp, SyncCollectives } from './communicator';
