@@ -33,6 +33,13 @@ Napi::Value Backends(const Napi::CallbackInfo& info) {
   }
   cuda.Set("devices", devices);
   if (!ci.available) cuda.Set("reason", ci.reason);
+  if (ci.self_check_run) {
+    Napi::Object check = Napi::Object::New(env);
+    check.Set("passed", ci.self_check_passed);
+    check.Set("worst", ci.self_check_worst);
+    check.Set("ms", ci.self_check_seconds * 1000);
+    cuda.Set("selfCheck", check);
+  }
   if (ci.compiled) {
     cuda.Set("runtimeVersion", ci.runtime_version);
     cuda.Set("driverVersion", ci.driver_version);

@@ -10,16 +10,18 @@
 #include <mutex>
 #include <vector>
 
+#include "async_call.h"
 #include "convert.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/device_tensors.h"
+#include "host_buffer.h"
+#include "result.h"
 
 namespace mbvr::binding {
 namespace {
 
 void require_cuda(Napi::Env env) {
-  const CudaInfo info = cuda_info();
-  if (!info.available) throw to_js_error(env, ErrorKind::Generic, "The CUDA backend is unavailable: " + info.reason);
+  guard(env, [] { choose_backend(Backend::Cuda, Precision::Fp32, cuda_info()); });
 }
 
 // Page-locked staging memory shared by the tensors of this process, grown on demand.
@@ -75,9 +77,9 @@ CudaTensor::CudaTensor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CudaTe
   sizes.Set("dim", info[1]);
   const int64_t rows = size_option(sizes, "rows");
   const int64_t dim = size_option(sizes, "dim");
-  FloatArray data;
+  ArrayView<float> data;
   if (info.Length() > 2 && !info[2].IsUndefined())
-    data = float_array_of_length(env, info[2], "data", rows * dim, "rows * dim");
+    data = float_array_of_length(info[2], "data", checked_product(env, rows, dim, "rows * dim"));
   guard(env, [&] {
     matrix_ = std::make_shared<cuda::DeviceMatrix>(rows, dim);
     if (data.data) upload(data.data);
@@ -90,9 +92,7 @@ Napi::Object CudaTensor::Wrap(Napi::Env env, std::shared_ptr<cuda::DeviceMatrix>
 }
 
 cuda::DeviceMatrix& CudaTensor::matrix(Napi::Env env, const char* name) {
-  if (!matrix_)
-    throw to_js_error(env, ErrorKind::Type,
-                      invalid_parameter(ErrorKind::Type, name, "a live CudaTensor", "a disposed one").what());
+  if (!matrix_) throw_bad_argument(env, ErrorKind::Type, name, "the CudaTensor was disposed");
   return *matrix_;
 }
 
@@ -107,7 +107,7 @@ void CudaTensor::upload(const float* host) {
 Napi::Value CudaTensor::Upload(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   cuda::DeviceMatrix& m = matrix(env, "this");
-  FloatArray data = float_array_of_length(env, info[0], "data", m.rows() * m.dim(), "rows * dim");
+  const ArrayView<float> data = float_array_of_length(info[0], "data", m.rows() * m.dim());
   guard(env, [&] { upload(data.data); });
   return info.This();
 }
@@ -116,14 +116,14 @@ Napi::Value CudaTensor::Download(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   cuda::DeviceMatrix& m = matrix(env, "this");
   const int64_t n = m.rows() * m.dim();
-  auto out = Napi::Float32Array::New(env, static_cast<size_t>(n));
-  guard(env, [&] {
+  return guard(env, [&] {
+    FloatArray host(env, n, "a downloaded CudaTensor");
     staging().with(n, [&](float* pinned) {
       m.download(pinned);
-      std::copy(pinned, pinned + n, out.Data());
+      std::copy(pinned, pinned + n, host.data());
     });
+    return host.value();
   });
-  return out;
 }
 
 Napi::Value CudaTensor::Dispose(const Napi::CallbackInfo& info) {
@@ -144,18 +144,26 @@ Napi::Value CudaTensor::Disposed(const Napi::CallbackInfo& info) { return Napi::
 
 namespace {
 
-constexpr int kInputs = 5;
-const char* const kNames[kInputs] = {"query", "fused", "visual", "text", "shuffled"};
+constexpr int kInputs = kLossInputs;
 
-// One call: the device matrices it reads (kept alive by shared_ptr), the gradients
-// it writes, and the options as the core reads them.
+// One call: the device matrices it reads (kept alive by shared_ptr), the gradients it
+// writes, and the options as the core reads them (margin and labels copied).
 struct SessionCall {
+  std::shared_ptr<CudaSession::State> state;
   std::shared_ptr<cuda::DeviceMatrix> inputs[kInputs];
   std::shared_ptr<cuda::DeviceMatrix> grads[kInputs];
   LossParams options;
-  std::vector<float> margin;
-  std::vector<int32_t> labels;
+  FloatBuffer margin;
+  Int32Buffer labels;
   LossOutputs out;
+
+  void run();
+  Napi::Value result(Napi::Env env) {
+    Napi::Value g[kInputs];
+    for (int i = 0; i < kInputs; ++i)
+      if (grads[i]) g[i] = CudaTensor::Wrap(env, grads[i]);
+    return loss_result(env, out, options.grads, g);
+  }
 };
 
 void read_session_call(const Napi::CallbackInfo& info, SessionCall& call) {
@@ -163,68 +171,33 @@ void read_session_call(const Napi::CallbackInfo& info, SessionCall& call) {
   Napi::Object inputs = object_argument(info, 0, "inputs");
   Napi::Object options = object_argument(info, 1, "options");
   for (int i = 0; i < kInputs; ++i) {
-    Napi::Value v = inputs.Get(kNames[i]);
+    Napi::Value v = inputs.Get(kLossInputNames[i]);
     if (v.IsUndefined()) continue;
     if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(CudaTensor::constructor->Value()))
-      throw to_js_error(env, ErrorKind::Type,
-                        invalid_parameter(ErrorKind::Type, kNames[i], "a CudaTensor", "another value").what());
+      throw_bad_argument(env, ErrorKind::Type, kLossInputNames[i], "expected a CudaTensor");
     CudaTensor* t = CudaTensor::Unwrap(v.As<Napi::Object>());
-    t->matrix(env, kNames[i]);
+    t->matrix(env, kLossInputNames[i]);
     call.inputs[i] = t->shared();
   }
   if (!call.inputs[0] || !call.inputs[1])
-    throw to_js_error(env, ErrorKind::Type,
-                      invalid_parameter(ErrorKind::Type, call.inputs[0] ? "fused" : "query", "a CudaTensor", "nothing").what());
+    throw_bad_argument(env, ErrorKind::Type, call.inputs[0] ? "fused" : "query", "expected a CudaTensor");
   const int64_t batch = call.inputs[0]->rows();
   LossParams& p = call.options;
   p.batch = batch;
   p.dim = call.inputs[0]->dim();
-  loss_options(env, options, batch, p);
-  // Copied: the call may run off the JS thread, and the session holds no JS references.
+  const LossOptionArrays arrays = loss_options(options, batch, batch, p);
+  // Copied: the call may run off the JS thread.
   if (p.margin_per_row) {
-    call.margin.assign(p.margin_per_row, p.margin_per_row + batch);
+    call.margin = FloatBuffer::copy_of(arrays.margin.data, arrays.margin.length, "a copy of margin");
     p.margin_per_row = call.margin.data();
   }
   if (p.labels) {
-    call.labels.assign(p.labels, p.labels + batch);
+    call.labels = Int32Buffer::copy_of(arrays.labels.data, arrays.labels.length, "a copy of labels");
     p.labels = call.labels.data();
   }
   if (p.grads)
     for (int i = 0; i < kInputs; ++i)
       if (call.inputs[i]) call.grads[i] = std::make_shared<cuda::DeviceMatrix>();
-}
-
-void run_session_call(cuda::LossSession& session, SessionCall& call) {
-  cuda::DeviceLossInputs in{call.inputs[0].get(), call.inputs[1].get(), call.inputs[2].get(), call.inputs[3].get(),
-                            call.inputs[4].get()};
-  cuda::DeviceLossGrads g{call.grads[0].get(), call.grads[1].get(), call.grads[2].get(), call.grads[3].get(),
-                          call.grads[4].get()};
-  session.loss(call.out, in, g, call.options);
-  call.out.backend_used = Backend::Cuda;
-}
-
-Napi::Object session_result(Napi::Env env, SessionCall& call) {
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("loss", call.out.loss);
-  Napi::Object terms = Napi::Object::New(env);
-  terms.Set("qm", call.out.terms.qm);
-  terms.Set("mq", call.out.terms.mq);
-  terms.Set("v", call.out.terms.v);
-  terms.Set("t", call.out.terms.t);
-  terms.Set("ms", call.out.terms.ms);
-  result.Set("terms", terms);
-  if (call.options.grads) {
-    Napi::Object grads = Napi::Object::New(env);
-    for (int i = 0; i < kInputs; ++i) {
-      if (!call.grads[i]) continue;
-      grads.Set(kNames[i], CudaTensor::Wrap(env, call.grads[i]));
-    }
-    grads.Set("temperature", call.out.d_temperature);
-    result.Set("grads", grads);
-  }
-  result.Set("backend", "cuda");
-  result.Set("precision", precision_name(call.out.precision_used));
-  return result;
 }
 
 }  // namespace
@@ -233,6 +206,16 @@ struct CudaSession::State {
   std::mutex mutex;  // one call at a time per session
   cuda::LossSession session;
 };
+
+namespace {
+void SessionCall::run() {
+  std::lock_guard<std::mutex> lock(state->mutex);
+  cuda::DeviceLossInputs in{inputs[0].get(), inputs[1].get(), inputs[2].get(), inputs[3].get(), inputs[4].get()};
+  cuda::DeviceLossGrads g{grads[0].get(), grads[1].get(), grads[2].get(), grads[3].get(), grads[4].get()};
+  state->session.loss(out, in, g, options);
+  out.backend_used = Backend::Cuda;
+}
+}  // namespace
 
 Napi::Function CudaSession::Define(Napi::Env env) {
   return DefineClass(env, "CudaSession",
@@ -247,70 +230,22 @@ CudaSession::CudaSession(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Cuda
 }
 
 std::shared_ptr<CudaSession::State> CudaSession::state(Napi::Env env) {
-  if (!state_) throw to_js_error(env, ErrorKind::Generic, "This CudaSession was disposed");
+  if (!state_) throw_bad_argument(env, ErrorKind::Generic, "CudaSession", "disposed");
   return state_;
 }
 
 Napi::Value CudaSession::LossSync(const Napi::CallbackInfo& info) {
-  auto st = state(info.Env());
   SessionCall call;
-  read_session_call(info, call);
-  guard(info.Env(), [&] {
-    std::lock_guard<std::mutex> lock(st->mutex);
-    run_session_call(st->session, call);
-  });
-  return session_result(info.Env(), call);
+  call.state = state(info.Env());
+  guard(info.Env(), [&] { read_session_call(info, call); });
+  return run_sync(info.Env(), call);
 }
 
-namespace {
-class SessionWorker : public Napi::AsyncWorker {
- public:
-  SessionWorker(Napi::Env env, std::shared_ptr<CudaSession::State> st, std::unique_ptr<SessionCall> call)
-      : Napi::AsyncWorker(env, "mbvrCudaSession"), deferred_(Napi::Promise::Deferred::New(env)),
-        state_(std::move(st)), call_(std::move(call)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override {
-    try {
-      std::lock_guard<std::mutex> lock(state_->mutex);
-      run_session_call(state_->session, *call_);
-    } catch (const Error& e) {
-      kind_ = e.kind;
-      SetError(e.what());
-    } catch (const std::exception& e) {
-      SetError(e.what());
-    }
-  }
-  void OnOK() override {
-    try {
-      deferred_.Resolve(session_result(Env(), *call_));
-    } catch (...) {
-    }
-  }
-  void OnError(const Napi::Error& e) override {
-    try {
-      deferred_.Reject(to_js_error(Env(), kind_, e.Message()).Value());
-    } catch (...) {
-    }
-  }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  std::shared_ptr<CudaSession::State> state_;
-  std::unique_ptr<SessionCall> call_;
-  ErrorKind kind_ = ErrorKind::Generic;
-};
-}  // namespace
-
 Napi::Value CudaSession::LossAsync(const Napi::CallbackInfo& info) {
-  auto st = state(info.Env());
   auto call = std::make_unique<SessionCall>();
-  read_session_call(info, *call);
-  auto* worker = new SessionWorker(info.Env(), st, std::move(call));
-  Napi::Promise promise = worker->promise();
-  worker->Queue();
-  return promise;
+  call->state = state(info.Env());
+  guard(info.Env(), [&] { read_session_call(info, *call); });
+  return run_async(info.Env(), "mbvrCudaSession", std::move(call));
 }
 
 Napi::Value CudaSession::Dispose(const Napi::CallbackInfo& info) {

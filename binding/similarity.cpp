@@ -1,6 +1,7 @@
 #include "similarity.h"
 
 #include "convert.h"
+#include "host_buffer.h"
 
 namespace mbvr::binding {
 
@@ -12,19 +13,18 @@ Napi::Value Similarity(const Napi::CallbackInfo& info) {
   p.rows = size_option(o, "rows");
   p.cols = size_option(o, "cols");
   p.dim = size_option(o, "dim");
-  if (static_cast<double>(p.rows) * static_cast<double>(p.cols) > 4294967295.0)
-    throw to_js_error(env, ErrorKind::Range,
-                      invalid_parameter(ErrorKind::Range, "rows * cols", "at most 2^32 - 1 outputs (one Float32Array)",
-                                        std::to_string(p.rows) + " * " + std::to_string(p.cols))
-                          .what());
-  p.a = float_array_of_length(env, info[0], "a", p.rows * p.dim, "rows * dim").data;
-  p.b = float_array_of_length(env, info[1], "b", p.cols * p.dim, "cols * dim").data;
-  p.temperature = number_option(o, "temperature", 1.0);
+  const int64_t outputs = checked_product(env, p.rows, p.cols, "rows * cols");
+  if (outputs > 4294967295) throw_bad_argument(env, ErrorKind::Range, "rows * cols", "more than one Float32Array holds");
+  p.a = float_array_of_length(info[0], "a", checked_product(env, p.rows, p.dim, "rows * dim")).data;
+  p.b = float_array_of_length(info[1], "b", checked_product(env, p.cols, p.dim, "cols * dim")).data;
+  p.temperature = number_option(o, "temperature", p.temperature);
   p.normalize = bool_option(o, "normalize", true);
   p.threads = threads_option(o);
-  auto out = Napi::Float32Array::New(env, static_cast<size_t>(p.rows * p.cols));
-  guard(env, [&] { similarity(out.Data(), p); });
-  return out;
+  return guard(env, [&] {
+    FloatArray m(env, outputs, "the similarity matrix");
+    similarity(m.data(), p);
+    return m.value();
+  });
 }
 
 // shuffledLogits(query, shuffled, { batch, dim, temperature?, normalize?, threads? })
@@ -34,17 +34,21 @@ Napi::Value ShuffledLogits(const Napi::CallbackInfo& info) {
   ShuffledLogitsParams p;
   p.batch = size_option(o, "batch");
   p.dim = size_option(o, "dim");
-  const int64_t n = p.batch * p.dim;
-  p.query = float_array_of_length(env, info[0], "query", n, "batch * dim").data;
-  FloatArray s = shuffled_array(env, info[1], n);
+  const int64_t n = checked_product(env, p.batch, p.dim, "batch * dim");
+  p.query = float_array_of_length(info[0], "query", n).data;
+  const ArrayView<float> s = float_array(info[1], "shuffled");
+  if (s.length == 0 || s.length % n != 0)
+    throw_bad_argument(env, ErrorKind::Range, "shuffled", "length must be a whole multiple of batch * dim");
   p.shuffled = s.data;
   p.k = s.length / n;
-  p.temperature = number_option(o, "temperature", 0.05);
+  p.temperature = number_option(o, "temperature", p.temperature);
   p.normalize = bool_option(o, "normalize", true);
   p.threads = threads_option(o);
-  auto out = Napi::Float32Array::New(env, static_cast<size_t>(p.batch * p.k));
-  guard(env, [&] { shuffled_logits(out.Data(), p); });
-  return out;
+  return guard(env, [&] {
+    FloatArray m(env, p.batch * p.k, "the shuffled logits");
+    shuffled_logits(m.data(), p);
+    return m.value();
+  });
 }
 
 }  // namespace mbvr::binding

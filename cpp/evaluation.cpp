@@ -1,5 +1,6 @@
-// The evaluation entry points: validation (the wording of mbvr::invalid_parameter), the
-// choice of backend (the CPU for now), and the summaries every backend shares.
+// The evaluation entry points: the memory-safety checks (validation.h; the user-facing
+// checks are src/evaluation.ts's), the choice of backend (the CPU for now), and the
+// summaries every backend shares.
 #include "evaluation.h"
 
 #include <algorithm>
@@ -15,20 +16,16 @@
 namespace mbvr {
 namespace {
 
-// Shared by top_k and retrieval_metrics: sizes, then finite inputs.
-void validate_retrieval(const float* queries, const float* gallery, int64_t rows, int64_t cols, int64_t dim,
-                        int threads) {
+// Shared by top_k and retrieval_metrics.
+void check_retrieval_sizes(const float* queries, const float* gallery, int64_t rows, int64_t cols, int64_t dim) {
   require_positive_size(rows, "rows");
   require_positive_size(cols, "cols");
   require_positive_size(dim, "dim");
   if (cols > std::numeric_limits<int32_t>::max())
-    throw invalid_parameter(ErrorKind::Range, "cols", "at most 2147483647 gallery rows (Int32Array indices)",
-                            std::to_string(cols));
+    throw bad_argument(ErrorKind::Range, "cols", "at most 2147483647 (Int32Array indices)");
   require_size_product(std::max(rows, cols), dim, 1, "rows * dim");
   require_input(queries, "queries");
   require_input(gallery, "gallery");
-  require_finite(queries, rows * dim, "queries", threads);
-  require_finite(gallery, cols * dim, "gallery", threads);
 }
 
 // P(q) of sorted values by linear interpolation between closest ranks.
@@ -63,11 +60,6 @@ void modality_balance(ModalityBalanceOutputs& out, const ModalityBalanceParams& 
   require_input(p.visual, "visual");
   require_input(p.text, "text");
   require_input(p.fused, "fused");
-  const int threads = resolve_threads(p.threads);
-  const int64_t n = p.batch * p.dim;
-  require_finite(p.visual, n, "visual", threads);
-  require_finite(p.text, n, "text", threads);
-  require_finite(p.fused, n, "fused", threads);
 
   std::vector<double> cv(static_cast<size_t>(p.batch)), ct(static_cast<size_t>(p.batch));
   cpu::modality_cosines(cv.data(), ct.data(), p);
@@ -89,10 +81,6 @@ void score_separation(ScoreSeparationOutputs& out, const ScoreSeparationParams& 
   require_input(p.query, "query");
   require_input(p.fused, "fused");
   require_input(p.shuffled, "shuffled");
-  const int threads = resolve_threads(p.threads);
-  require_finite(p.query, p.batch * p.dim, "query", threads);
-  require_finite(p.fused, p.batch * p.dim, "fused", threads);
-  require_finite(p.shuffled, p.batch * p.k * p.dim, "shuffled", threads);
 
   cpu::score_cosines(out.positive, out.shuffled, p);
   // Twice the number of wins plus ties: an exact integer, whatever the order.
@@ -106,28 +94,20 @@ void score_separation(ScoreSeparationOutputs& out, const ScoreSeparationParams& 
 }
 
 void top_k(int32_t* indices, float* scores, const TopKParams& p) {
-  const int threads = resolve_threads(p.threads);
-  validate_retrieval(p.queries, p.gallery, p.rows, p.cols, p.dim, threads);
-  if (p.k < 1 || p.k > p.cols)
-    throw invalid_parameter(ErrorKind::Range, "k", "an integer between 1 and cols (" + std::to_string(p.cols) + ")",
-                            std::to_string(p.k));
+  check_retrieval_sizes(p.queries, p.gallery, p.rows, p.cols, p.dim);
+  if (p.k < 1 || p.k > p.cols) throw bad_argument(ErrorKind::Range, "k", "must be in [1, cols]");
   require_size_product(p.rows, p.k, 1, "rows * k");
   cpu::top_k(indices, scores, p);
 }
 
 void retrieval_metrics(RetrievalOutputs& out, const RetrievalParams& p) {
-  const int threads = resolve_threads(p.threads);
-  validate_retrieval(p.queries, p.gallery, p.rows, p.cols, p.dim, threads);
-  if (!p.targets) throw invalid_parameter(ErrorKind::Type, "targets", "an Int32Array", "nothing");
+  check_retrieval_sizes(p.queries, p.gallery, p.rows, p.cols, p.dim);
+  require_input(p.targets, "targets");
   for (int64_t i = 0; i < p.rows; ++i)
     if (p.targets[i] < 0 || p.targets[i] >= p.cols)
-      throw invalid_parameter(ErrorKind::Range, "targets",
-                              "gallery rows in [0, " + std::to_string(p.cols) + ") (cols)",
-                              std::to_string(p.targets[i]) + " at index " + std::to_string(i));
+      throw bad_argument(ErrorKind::Range, "targets", "index " + std::to_string(i) + " is outside [0, cols)");
   for (size_t n = 0; n < p.ks.size(); ++n)
-    if (p.ks[n] < 1)
-      throw invalid_parameter(ErrorKind::Range, "ks", "integers >= 1",
-                              std::to_string(p.ks[n]) + " at index " + std::to_string(n));
+    if (p.ks[n] < 1) throw bad_argument(ErrorKind::Range, "ks", "must be >= 1");
 
   cpu::target_ranks(out.ranks, p);
   std::vector<double> ranks(static_cast<size_t>(p.rows));

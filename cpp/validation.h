@@ -1,5 +1,8 @@
-// Argument checks shared by the core's entry points (mbvr.cpp, evaluation.cpp). Each
-// throws mbvr::Error with the wording of invalid_parameter, naming the argument.
+// The memory-safety checks of the core's entry points (mbvr.cpp, evaluation.cpp): sizes
+// that are positive and whose products fit, pointers that are present. Terse messages
+// (mbvr::bad_argument): user-facing validation, with its wording, is the TypeScript
+// layer's (src/validate.ts); these only guarantee that a direct call cannot read or write
+// out of bounds.
 #pragma once
 
 #include <cstdint>
@@ -9,16 +12,9 @@
 
 namespace mbvr {
 
-// As JavaScript prints numbers: the shortest text that reads back, NaN, Infinity.
-std::string number(double v);
-
-void require_input(const void* data, const char* name);        // TypeError when null
-void require_positive_size(int64_t v, const char* name);      // RangeError when < 1
+void require_input(const void* data, const char* name);    // TypeError when null
+void require_positive_size(int64_t v, const char* name);  // RangeError when < 1
 // a * b * c stays below 2^60 (element counts, then bytes, fit int64).
 void require_size_product(int64_t a, int64_t b, int64_t c, const char* what);
-// RangeError at the first NaN or infinity of x[0..n) (scanned on `threads` threads).
-void require_finite(const float* x, int64_t n, const char* name, int threads);
-// The largest Euclidean row norm of x (rows x dim), in double.
-double max_row_norm(const float* x, int64_t rows, int64_t dim, int threads);
 
 }  // namespace mbvr

@@ -12,7 +12,8 @@ import { invalidParameterError } from './errors';
 import { native, type NativeCudaTensor, type RawLossResult } from './native';
 import { readMatrix } from './tensor';
 import type { MbvrOptions, MbvrTerms, Matrix, Precision } from './types';
-import { PRECISIONS, optionalBoolean, optionalChoice, optionalNumber, positiveInteger, requireObject } from './validate';
+import { Described } from './errors';
+import { PRECISIONS, optionalBoolean, optionalChoice, optionalNumber, positiveInteger, requireKnownKeys, requireLength, requireObject } from './validate';
 
 /** rows x dim floats in GPU memory. */
 export class CudaTensor {
@@ -75,7 +76,7 @@ export interface CudaLossInputs {
   shuffled?: CudaTensor;
 }
 
-export type CudaLossOptions = Omit<MbvrOptions, 'backend' | 'threads' | 'logitCacheBytes'>;
+export type CudaLossOptions = Omit<MbvrOptions, 'backend' | 'threads' | 'logitCacheBytes' | 'comm'>;
 
 export interface CudaLossResult {
   loss: number;
@@ -95,20 +96,32 @@ export interface CudaLossResult {
 
 const INPUTS = ['query', 'fused', 'visual', 'text', 'shuffled'] as const;
 
+const OPTION_KEYS = ['temperature', 'alpha', 'beta', 'gamma', 'margin', 'labels', 'normalize', 'grads', 'precision'] as const;
+
 function prepare(inputs: CudaLossInputs, options: CudaLossOptions): [Record<string, unknown>, CudaLossOptions] {
   const inp = requireObject(inputs, 'inputs');
   const opt = requireObject(options, 'options') as CudaLossOptions;
+  requireKnownKeys(opt as Record<string, unknown>, OPTION_KEYS, 'options');
   const handles: Record<string, unknown> = {};
   for (const name of INPUTS) {
     const t = inp[name];
     if (t === undefined) continue;
     if (!(t instanceof CudaTensor)) throw invalidParameterError(name, 'a CudaTensor', t);
+    if (t.disposed) throw invalidParameterError(name, 'a live CudaTensor', new Described('a disposed one'));
     handles[name] = t.handle;
   }
+  for (const name of ['query', 'fused'] as const) if (!handles[name]) throw invalidParameterError(name, 'a CudaTensor', undefined);
+  const batch = (inp.query as CudaTensor).rows;
   optionalNumber(opt.temperature, 'temperature', 'positive');
   optionalNumber(opt.alpha, 'alpha', 'nonnegative');
   optionalNumber(opt.beta, 'beta', 'nonnegative');
   optionalNumber(opt.gamma, 'gamma', 'nonnegative');
+  if (opt.margin instanceof Float32Array) requireLength(opt.margin, batch, 'margin', 'batch');
+  else optionalNumber(opt.margin, 'margin', 'finite');
+  if (opt.labels !== undefined) {
+    if (!(opt.labels instanceof Int32Array)) throw invalidParameterError('labels', 'an Int32Array', opt.labels);
+    requireLength(opt.labels, batch, 'labels', 'batch');
+  }
   optionalBoolean(opt.normalize, 'normalize');
   optionalBoolean(opt.grads, 'grads');
   optionalChoice(opt.precision, 'precision', PRECISIONS);

@@ -4,6 +4,7 @@ import { Described, invalidParameterError } from './errors';
 import { native } from './native';
 import { readMatrix, type MatrixView } from './tensor';
 import type {
+  Matrix,
   ModalityBalanceInputs,
   ModalityBalanceResult,
   RetrievalMetricsOptions,
@@ -13,7 +14,8 @@ import type {
   TopKOptions,
   TopKResult,
 } from './types';
-import { optionalBoolean, optionalThreads, positiveInteger, requireLength, requireObject } from './validate';
+import { optionalBoolean, optionalThreads, positiveInteger, requireKnownKeys, requireLength, requireObject } from './validate';
+import { inspectFinite, requireRepresentable } from './values';
 
 /** The addon's evaluation functions, as the binding takes them (checked arguments). */
 interface NativeEvaluation {
@@ -66,6 +68,7 @@ function batchAndDim(inputs: Record<string, unknown>, ref: MatrixView, refName: 
 function rowsOf(inputs: Record<string, unknown>, name: string, batch: number, dim: number): Float32Array {
   const view = readMatrix(inputs[name], name);
   requireLength(view.data, batch * dim, name, 'batch * dim');
+  inspectFinite(view.data, batch, dim, name);
   return view.data;
 }
 
@@ -78,6 +81,7 @@ export function modalityBalance(inputs: ModalityBalanceInputs): ModalityBalanceR
   const fused = readMatrix(inp.fused, 'fused');
   const { batch, dim } = batchAndDim(inp, fused, 'fused');
   requireLength(fused.data, batch * dim, 'fused', 'batch * dim');
+  inspectFinite(fused.data, batch, dim, 'fused');
   const visual = rowsOf(inp, 'visual', batch, dim);
   const text = rowsOf(inp, 'text', batch, dim);
   return addon().modalityBalance({ batch, dim, visual, text, fused: fused.data });
@@ -93,6 +97,7 @@ export function scoreSeparation(inputs: ScoreSeparationInputs): ScoreSeparationR
   const query = readMatrix(inp.query, 'query');
   const { batch, dim } = batchAndDim(inp, query, 'query');
   requireLength(query.data, batch * dim, 'query', 'batch * dim');
+  inspectFinite(query.data, batch, dim, 'query');
   const fused = rowsOf(inp, 'fused', batch, dim);
   const shuffled = readMatrix(inp.shuffled, 'shuffled').data;
   const n = batch * dim;
@@ -103,6 +108,7 @@ export function scoreSeparation(inputs: ScoreSeparationInputs): ScoreSeparationR
       new Described(`length ${shuffled.length}`),
       RangeError,
     );
+  inspectFinite(shuffled, shuffled.length / dim, dim, 'shuffled');
   return addon().scoreSeparation({ batch, dim, query: query.data, fused, shuffled });
 }
 
@@ -114,7 +120,7 @@ interface RetrievalArgs {
   dim: number;
 }
 
-function retrievalArgs(queries: unknown, gallery: unknown, opt: Record<string, unknown>): RetrievalArgs {
+function retrievalArgs(queries: Matrix, gallery: Matrix, opt: Record<string, unknown>): RetrievalArgs {
   const q = readMatrix(queries, 'queries');
   const g = readMatrix(gallery, 'gallery');
   const dim = positiveInteger(opt.dim ?? q.shape?.[1] ?? g.shape?.[1], 'dim');
@@ -126,6 +132,20 @@ function retrievalArgs(queries: unknown, gallery: unknown, opt: Record<string, u
   requireLength(g.data, cols * dim, 'gallery', 'cols * dim');
   optionalBoolean(opt.normalize, 'normalize');
   optionalThreads(opt.threads);
+  const fq = inspectFinite(q.data, rows, dim, 'queries');
+  const fg = inspectFinite(g.data, cols, dim, 'gallery');
+  // Scores are cosines, or dot products with normalize: false (temperature 1).
+  requireRepresentable({
+    normalize: (opt.normalize as boolean | undefined) ?? true,
+    temperature: 1,
+    queryNorm: fq.maxNorm,
+    queryName: 'queries',
+    documentNorm: fg.maxNorm,
+    documentName: 'gallery',
+    margin: 0,
+    minNorm: 1,
+    weights: {},
+  });
   return { q: q.data, g: g.data, rows, cols, dim };
 }
 
@@ -134,8 +154,9 @@ function retrievalArgs(queries: unknown, gallery: unknown, opt: Record<string, u
  * first, ties to the lower index. Streams the gallery in tiles: memory is O(rows * k),
  * never rows x cols. The result does not depend on the thread count.
  */
-export function topK(queries: unknown, gallery: unknown, options: TopKOptions): TopKResult {
+export function topK(queries: Matrix, gallery: Matrix, options: TopKOptions): TopKResult {
   const opt = requireObject(options, 'options');
+  requireKnownKeys(opt, ['rows', 'cols', 'dim', 'k', 'normalize', 'threads'], 'options');
   const { q, g, rows, cols, dim } = retrievalArgs(queries, gallery, opt);
   const k = positiveInteger(opt.k, 'k');
   if (k > cols) throw invalidParameterError('k', `an integer between 1 and cols (${cols})`, k, RangeError);
@@ -149,8 +170,9 @@ export function topK(queries: unknown, gallery: unknown, options: TopKOptions): 
  * and recall@k (share of queries with rank <= k, ks default [1, 5, 10]), median and mean
  * rank. Streams the gallery like topK.
  */
-export function retrievalMetrics(queries: unknown, gallery: unknown, options: RetrievalMetricsOptions): RetrievalMetricsResult {
+export function retrievalMetrics(queries: Matrix, gallery: Matrix, options: RetrievalMetricsOptions): RetrievalMetricsResult {
   const opt = requireObject(options, 'options');
+  requireKnownKeys(opt, ['rows', 'cols', 'dim', 'targets', 'ks', 'normalize', 'threads'], 'options');
   const { q, g, rows, cols, dim } = retrievalArgs(queries, gallery, opt);
   const targets = opt.targets;
   if (!(targets instanceof Int32Array)) throw invalidParameterError('targets', 'an Int32Array', targets);

@@ -7,5 +7,6 @@ export { CudaSession, CudaTensor } from './cuda';
 export type { CudaLossInputs, CudaLossOptions, CudaLossResult } from './cuda';
 export { modalityBalance, scoreSeparation, topK, retrievalMetrics } from './evaluation';
 export { referenceLoss } from './reference';
+export { DEFAULT_TEMPERATURE } from './defaults';
 export type * from './types';
 export type { Communicator, CommData, ReduceOp, SyncCollectives } from './communicator';

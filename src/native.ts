@@ -1,7 +1,7 @@
 // The native module, typed once and kept private. Loaded with node-gyp-build from
 // build/Release (a local build) or prebuilds/<platform>-<arch>/ (shipped binaries).
 import * as path from 'node:path';
-import type { BackendsInfo, MbvrResult, MbvrTerms, Precision } from './types';
+import type { BackendsInfo, MbvrGrads, MbvrResult, MbvrTerms, Precision } from './types';
 
 /** Arguments as the binding takes them: Float32Arrays and plain sizes, already checked. */
 export interface NativeInputs {
@@ -29,6 +29,9 @@ export interface NativeOptions {
   logitCacheBytes?: number;
 }
 
+/** A loss result as the binding builds it (binding/result.cpp). */
+export type NativeLossResult = Omit<MbvrResult, 'grads'> & { grads?: MbvrGrads };
+
 /** A native CudaTensor (binding/cuda_session.cpp). */
 export interface NativeCudaTensor {
   readonly rows: number;
@@ -48,11 +51,50 @@ export interface NativeCudaSession {
   dispose(): void;
 }
 
+/** One rank's shard of a data-parallel loss (binding/shard.h). */
+export interface NativeShardInputs {
+  batch: number;
+  dim: number;
+  k: number;
+  row0: number;
+  rows: number;
+  query: Float32Array;
+  shuffled?: Float32Array;
+  fused: Float32Array;
+  visual?: Float32Array;
+  text?: Float32Array;
+}
+export interface NativeColumnStats {
+  max: Float64Array;
+  sum: Float64Array;
+  positive: Float32Array;
+}
+export interface NativeShardGradients {
+  /** [qm, mq, v, t, ms, gz]: this shard's sums (docs/math.md §6) */
+  sums: Float64Array;
+  precision: Precision;
+  grads?: { query: Float32Array; shuffled?: Float32Array; fused: Float32Array; visual?: Float32Array; text?: Float32Array };
+}
+export type NativeDocuments = { fused?: Float32Array; visual?: Float32Array; text?: Float32Array };
+export interface NativeLossShard {
+  statistics(): Promise<NativeColumnStats>;
+  statisticsSync(): NativeColumnStats;
+  gradients(merged: NativeColumnStats): Promise<NativeShardGradients>;
+  gradientsSync(merged: NativeColumnStats): NativeShardGradients;
+  finish(documents: NativeDocuments): Promise<NativeDocuments>;
+  finishSync(documents: NativeDocuments): NativeDocuments;
+  /** loss, terms and dL/dtau (grads.temperature) from the sums over every rank */
+  scalars(sums: Float64Array): NativeLossResult;
+}
+
 export interface NativeModule {
   CudaTensor: new (rows: number, dim: number, data?: Float32Array) => NativeCudaTensor;
   CudaSession: new () => NativeCudaSession;
-  lossSync(inputs: NativeInputs, options: NativeOptions): MbvrResult;
-  loss(inputs: NativeInputs, options: NativeOptions): Promise<MbvrResult>;
+  LossShard: new (inputs: NativeShardInputs, options: NativeOptions & { rowShapes?: Float64Array }) => NativeLossShard;
+  lossSync(inputs: NativeInputs, options: NativeOptions): NativeLossResult;
+  loss(inputs: NativeInputs, options: NativeOptions): Promise<NativeLossResult>;
+  /** [first non-finite index or -1, its value, max row norm, min row norm, max row sum x^4 / (sum x^2)^2] */
+  inspect(data: Float32Array, rows: number, dim: number): Float64Array;
   similarity(
     a: Float32Array,
     b: Float32Array,
@@ -86,8 +128,10 @@ function load(): NativeModule {
       `Looked in ${path.join(packageRoot, 'build', 'Release')} and ${path.join(packageRoot, 'prebuilds', target)}.`,
       `Reason: ${(cause as Error).message.split('\n')[0]}`,
       'Possible solutions:',
-      '- Build it from source in your project (needs cmake >= 3.18 and a C++17 compiler):',
+      '- Build it from source in your project (needs CMake >= 3.18 and a C++17 compiler, GCC or Clang):',
+      '    npm install --save-dev cmake-js node-addon-api node-api-headers',
       '    npm install-scripts approve mbvr && npm rebuild mbvr',
+      '  (npm 10 and older: npm rebuild mbvr)',
       `- or build it in place: cd ${packageRoot} && npx cmake-js compile`,
     ].join('\n');
     throw new Error(message, { cause });

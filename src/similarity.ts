@@ -1,12 +1,26 @@
-// similarity() and shuffledLogits(): the logits of SPEC section 2 on their own.
+// similarity() and shuffledLogits(): the logits of docs/math.md §2 on their own.
+import { DEFAULT_TEMPERATURE } from './defaults';
 import { native } from './native';
 import { readMatrix } from './tensor';
-import type { ShuffledLogitsOptions, SimilarityOptions } from './types';
-import { optionalBoolean, optionalNumber, optionalThreads, positiveInteger, requireLength, requireObject } from './validate';
+import type { Matrix, ShuffledLogitsOptions, SimilarityOptions } from './types';
+import {
+  optionalBoolean,
+  optionalNumber,
+  optionalThreads,
+  positiveInteger,
+  requireKnownKeys,
+  requireLength,
+  requireObject,
+} from './validate';
+import { inspectFinite, requireRepresentable } from './values';
+
+const SIMILARITY_KEYS = ['rows', 'cols', 'dim', 'temperature', 'normalize', 'threads'] as const;
+const SHUFFLED_KEYS = ['batch', 'dim', 'temperature', 'normalize', 'threads'] as const;
 
 /** rows x cols matrix of c(a_i, b_j) / temperature (cosine when normalize, the default). */
-export function similarity(a: unknown, b: unknown, options: SimilarityOptions = {}): Float32Array {
+export function similarity(a: Matrix, b: Matrix, options: SimilarityOptions = {}): Float32Array {
   const opt = requireObject(options, 'options');
+  requireKnownKeys(opt, SIMILARITY_KEYS, 'options');
   const va = readMatrix(a, 'a');
   const vb = readMatrix(b, 'b');
   const dim = positiveInteger(opt.dim ?? va.shape?.[1] ?? vb.shape?.[1], 'dim');
@@ -17,12 +31,27 @@ export function similarity(a: unknown, b: unknown, options: SimilarityOptions = 
   optionalNumber(opt.temperature, 'temperature', 'positive');
   optionalBoolean(opt.normalize, 'normalize');
   optionalThreads(opt.threads);
-  return native().similarity(va.data, vb.data, { ...opt, rows, cols, dim });
+  const temperature = (opt.temperature as number | undefined) ?? DEFAULT_TEMPERATURE;
+  const fa = inspectFinite(va.data, rows, dim, 'a');
+  const fb = inspectFinite(vb.data, cols, dim, 'b');
+  requireRepresentable({
+    normalize: (opt.normalize as boolean | undefined) ?? true,
+    temperature,
+    queryNorm: fa.maxNorm,
+    queryName: 'a',
+    documentNorm: fb.maxNorm,
+    documentName: 'b',
+    margin: 0,
+    minNorm: 1, // no gradients here
+    weights: {},
+  });
+  return native().similarity(va.data, vb.data, { ...opt, temperature, rows, cols, dim });
 }
 
 /** B x K matrix of c(q_i, s_ik) / temperature, the modality-shuffled logits. */
-export function shuffledLogits(query: unknown, shuffled: unknown, options: ShuffledLogitsOptions = {}): Float32Array {
+export function shuffledLogits(query: Matrix, shuffled: Matrix, options: ShuffledLogitsOptions = {}): Float32Array {
   const opt = requireObject(options, 'options');
+  requireKnownKeys(opt, SHUFFLED_KEYS, 'options');
   const q = readMatrix(query, 'query');
   const s = readMatrix(shuffled, 'shuffled');
   const batch = positiveInteger(opt.batch ?? q.shape?.[0], 'batch');
@@ -33,5 +62,18 @@ export function shuffledLogits(query: unknown, shuffled: unknown, options: Shuff
   optionalNumber(opt.temperature, 'temperature', 'positive');
   optionalBoolean(opt.normalize, 'normalize');
   optionalThreads(opt.threads);
-  return native().shuffledLogits(q.data, s.data, { ...opt, batch, dim });
+  const temperature = (opt.temperature as number | undefined) ?? DEFAULT_TEMPERATURE;
+  const fq = inspectFinite(q.data, batch, dim, 'query');
+  const fs = inspectFinite(s.data, s.data.length / dim, dim, 'shuffled');
+  requireRepresentable({
+    normalize: (opt.normalize as boolean | undefined) ?? true,
+    temperature,
+    queryNorm: fq.maxNorm,
+    documentNorm: fs.maxNorm,
+    documentName: 'shuffled',
+    margin: 0,
+    minNorm: 1,
+    weights: {},
+  });
+  return native().shuffledLogits(q.data, s.data, { ...opt, temperature, batch, dim });
 }

@@ -30,7 +30,8 @@ function isContiguous(shape: readonly number[], stride: readonly number[] | unde
 
 /** Reads a Float32Array, or the data and shape of a tensor-like; never copies. */
 export function readMatrix(value: unknown, name: string): MatrixView {
-  if (value instanceof Float32Array) return { data: value };
+  // (isView: a Proxy of a Float32Array passes instanceof but cannot be read as one.)
+  if (value instanceof Float32Array && ArrayBuffer.isView(value)) return { data: value };
   if (!isTensorLike(value)) throw invalidParameterError(name, 'a Float32Array or a tensor { data, shape }', value);
   let data: unknown = value.data;
   if (typeof data === 'function') {
@@ -39,7 +40,7 @@ export function readMatrix(value: unknown, name: string): MatrixView {
       throw invalidParameterError(`${name}.data`, 'a Float32Array', new Described('a function'));
     data = value.dataSync();
   }
-  if (!(data instanceof Float32Array))
+  if (!(data instanceof Float32Array) || !ArrayBuffer.isView(data))
     throw invalidParameterError(`${name}.data`, 'a Float32Array (float32 tensor)', data);
   const shapeValue = value.shape ?? value.dims;
   if (shapeValue === undefined) return { data };

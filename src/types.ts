@@ -1,4 +1,5 @@
-// Public types (SPEC section 3).
+// Public types (the API of README.md; the math of docs/math.md).
+import type { Communicator } from './communicator';
 
 /** A tensor from another library: tfjs / ndarray ({ data, shape }) or onnxruntime /
  * transformers.js ({ data, dims }). Row-major and contiguous. */
@@ -30,7 +31,7 @@ export type Backend = 'auto' | 'cpu' | 'cuda';
 export type Precision = 'fp32' | 'tf32' | 'bf16';
 
 export interface MbvrOptions {
-  /** tau [0.05] */
+  /** tau [0.05, DEFAULT_TEMPERATURE] */
   temperature?: number;
   /** weight of L_v [1] */
   alpha?: number;
@@ -55,6 +56,9 @@ export interface MbvrOptions {
   /** CPU: bytes the fused logits (B^2 * 4) may occupy to skip their recomputation in
    * the backward pass [MBVR_LOGIT_CACHE_BYTES, else 80 MiB]; 0 never caches. */
   logitCacheBytes?: number;
+  /** Data parallel: this process holds its rows of a global batch split over `comm`'s
+   * ranks; the loss is the global batch's (README "Data-parallel training"). */
+  comm?: Communicator;
 }
 
 export interface MbvrTerms {
@@ -74,21 +78,29 @@ export interface MbvrGrads {
   temperature: number;
 }
 
-export interface MbvrResult {
+/** The loss without gradients (options `grads: false`). */
+export interface MbvrForwardResult {
   loss: number;
   terms: MbvrTerms;
-  grads?: MbvrGrads;
   backend: 'cpu' | 'cuda';
   /** The precision the products ran at: `precision`, or a more exact one where that could
    * not meet its error bound (see the README's "Precision"). */
   precision: Precision;
 }
 
+/** The loss and every gradient (the default). */
+export interface MbvrResult extends MbvrForwardResult {
+  grads: MbvrGrads;
+}
+
+/** What mbvrLoss returns for options of type O: no `grads` when O says `grads: false`. */
+export type LossResultOf<O> = O extends { grads: false } ? MbvrForwardResult : MbvrResult;
+
 export interface SimilarityOptions {
   rows?: number;
   cols?: number;
   dim?: number;
-  /** [1] */
+  /** [0.05, DEFAULT_TEMPERATURE, as the loss's] */
   temperature?: number;
   /** [true] */
   normalize?: boolean;
@@ -98,7 +110,7 @@ export interface SimilarityOptions {
 export interface ShuffledLogitsOptions {
   batch?: number;
   dim?: number;
-  /** [0.05] */
+  /** [0.05, DEFAULT_TEMPERATURE, as the loss's] */
   temperature?: number;
   /** [true] */
   normalize?: boolean;
@@ -128,7 +140,7 @@ export interface BackendsInfo {
     simd: string;
     /** the fp32 matrix-product kernel in use, e.g. 'avx512 12x32' */
     gemm: string;
-    /** precision 'bf16' on the CPU: native (AVX512-BF16) or emulated (correct, slower than fp32) */
+    /** precision 'bf16' on the CPU: native (AVX512-BF16), else bf16 requests run in fp32 */
     bf16: { native: boolean; kernel: string };
   };
   cuda: {
@@ -138,6 +150,8 @@ export interface BackendsInfo {
     reason?: string;
     runtimeVersion?: number;
     driverVersion?: number;
+    /** The self-check run on the first CUDA use (a small fixed problem, GPU against CPU). */
+    selfCheck?: { passed: boolean; worst: string; ms: number };
   };
 }
 

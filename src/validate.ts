@@ -1,5 +1,5 @@
 // Argument checks with user-facing wording (one formatter: errors.ts). The binding
-// re-checks kinds and sizes, so these exist for clear messages, early.
+// re-checks kinds and sizes for memory safety only, so these are the checks users read.
 import { Described, invalidParameterError } from './errors';
 import type { Backend, Precision } from './types';
 
@@ -7,6 +7,40 @@ export function requireObject(value: unknown, name: string): Record<string, unkn
   if (typeof value !== 'object' || value === null || Array.isArray(value) || ArrayBuffer.isView(value))
     throw invalidParameterError(name, 'an object', value);
   return value as Record<string, unknown>;
+}
+
+/** Edit distance of two short names (for "did you mean"). */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length];
+}
+
+/**
+ * Unknown property names are a TypeError naming them (a typo must not train silently):
+ * "Expected one of the options temperature, alpha, ... (did you mean 'temperature'?) for
+ * options.temprature but received 5 of type number".
+ */
+export function requireKnownKeys(value: Record<string, unknown>, known: readonly string[], name: string): void {
+  for (const key of Object.keys(value)) {
+    if (known.includes(key) || value[key] === undefined) continue;
+    let best = '';
+    let bestDistance = Infinity;
+    for (const k of known) {
+      const d = k.toLowerCase() === key.toLowerCase() ? 0 : distance(k, key);
+      if (d < bestDistance) [best, bestDistance] = [k, d];
+    }
+    const hint = bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean '${best}'?)` : '';
+    throw invalidParameterError(`${name}.${key}`, `one of the ${name} ${known.join(', ')}${hint}`, value[key]);
+  }
 }
 
 export function positiveInteger(value: unknown, name: string): number {

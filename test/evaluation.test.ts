@@ -324,7 +324,7 @@ describe('evaluation: bad input', () => {
   const mb = { batch: 2, dim: 2, visual: new Float32Array(4), text: new Float32Array(4), fused: new Float32Array(4) };
 
   const cases: [string, () => unknown, typeof Error, string][] = [
-    ['topK: a plain Array', () => topK(Array.from(q), g, { ...opts, k: 1 }), TypeError, 'Expected a Float32Array or a tensor { data, shape } for queries but received Array'],
+    ['topK: a plain Array', () => topK(Array.from(q) as never, g, { ...opts, k: 1 }), TypeError, 'Expected a Float32Array or a tensor { data, shape } for queries but received Array'],
     ['topK: k missing', () => topK(q, g, opts as never), TypeError, 'Expected a positive integer for k but received undefined'],
     ['topK: k zero', () => topK(q, g, { ...opts, k: 0 }), RangeError, 'Expected a positive integer for k but received 0 of type number'],
     ['topK: k > cols', () => topK(q, g, { ...opts, k: 6 }), RangeError, 'Expected an integer between 1 and cols (5) for k but received 6 of type number'],
@@ -353,15 +353,16 @@ describe('evaluation: bad input', () => {
   ];
   for (const [what, fn, Kind, message] of cases) it(what, () => throwsExactly(fn, Kind, message));
 
-  // The binding re-checks kinds and sizes when called directly, bypassing src/.
+  // The binding re-checks kinds and sizes when called directly, bypassing src/ (terse
+  // memory-safety messages: the wording users read is src/'s).
   const raw = native() as unknown as Record<string, (...args: unknown[]) => unknown>;
   const direct: [string, () => unknown, typeof Error, string][] = [
-    ['native topK: short queries', () => raw.topK(q.subarray(1), g, { ...opts, k: 1 }), RangeError, 'Expected a Float32Array of length 6 (rows * dim) for queries but received length 5'],
-    ['native topK: k > cols', () => raw.topK(q, g, { ...opts, k: 9 }), RangeError, 'Expected an integer between 1 and cols (5) for k but received 9'],
-    ['native retrievalMetrics: targets length', () => raw.retrievalMetrics(q, g, { ...opts, targets: new Int32Array(1) }), RangeError, 'Expected an Int32Array of length 2 (rows) for targets but received length 1'],
-    ['native retrievalMetrics: target out of range', () => raw.retrievalMetrics(q, g, { ...opts, targets: new Int32Array([7, 0]) }), RangeError, 'Expected gallery rows in [0, 5) (cols) for targets but received 7 at index 0'],
-    ['native scoreSeparation: K not whole', () => raw.scoreSeparation({ batch: 2, dim: 2, query: new Float32Array(4), fused: new Float32Array(4), shuffled: new Float32Array(3) }), RangeError, 'Expected a Float32Array of length batch * k * dim (a whole multiple of 4) for shuffled but received length 3'],
-    ['native modalityBalance: a plain Array', () => raw.modalityBalance({ ...mb, visual: [0, 0, 0, 0] }), TypeError, 'Expected a Float32Array for visual but received Array'],
+    ['native topK: short queries', () => raw.topK(q.subarray(1), g, { ...opts, k: 1 }), RangeError, 'mbvr: queries: length 5, expected 6'],
+    ['native topK: k > cols', () => raw.topK(q, g, { ...opts, k: 9 }), RangeError, 'mbvr: k: must be in [1, cols]'],
+    ['native retrievalMetrics: targets length', () => raw.retrievalMetrics(q, g, { ...opts, targets: new Int32Array(1) }), RangeError, 'mbvr: targets: length 1, expected 2'],
+    ['native retrievalMetrics: target out of range', () => raw.retrievalMetrics(q, g, { ...opts, targets: new Int32Array([7, 0]) }), RangeError, 'mbvr: targets: index 0 is outside [0, cols)'],
+    ['native scoreSeparation: K not whole', () => raw.scoreSeparation({ batch: 2, dim: 2, query: new Float32Array(4), fused: new Float32Array(4), shuffled: new Float32Array(3) }), RangeError, 'mbvr: shuffled: length must be a whole multiple of batch * dim'],
+    ['native modalityBalance: a plain Array', () => raw.modalityBalance({ ...mb, visual: [0, 0, 0, 0] }), TypeError, 'mbvr: visual: expected a Float32Array'],
   ];
   for (const [what, fn, Kind, message] of direct) it(what, () => throwsExactly(fn, Kind, message));
 });

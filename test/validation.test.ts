@@ -59,7 +59,7 @@ const cases: BadCase[] = [
   { what: 'unknown precision', options: { precision: 'fp16' }, Kind: RangeError, message: "Expected one of 'fp32', 'tf32', 'bf16' for precision but received 'fp16'" },
   { what: 'threads zero', options: { threads: 0 }, Kind: RangeError, message: 'Expected a positive integer for threads but received 0 of type number' },
   { what: 'logitCacheBytes negative', options: { logitCacheBytes: -1 }, Kind: RangeError, message: 'Expected a finite number >= 0 for logitCacheBytes but received -1 of type number' },
-  { what: 'logitCacheBytes not whole', options: { logitCacheBytes: 1.5 }, Kind: RangeError, message: 'Expected a whole number >= 0 for logitCacheBytes but received 1.5 of type number' },
+  { what: 'logitCacheBytes not whole', options: { logitCacheBytes: 1.5 }, Kind: RangeError, message: 'Expected a whole number of bytes >= 0 for logitCacheBytes but received 1.5 of type number' },
   { what: 'options not an object', options: 'fast', Kind: TypeError, message: "Expected an object for options but received 'fast' of type string" },
   { what: 'visual missing with alpha > 0', inputs: () => ({ ...good(), visual: undefined }), Kind: TypeError, message: 'Expected a Float32Array when alpha > 0 (pass alpha: 0 to drop L_v) for visual but received undefined' },
   { what: 'text missing with beta > 0', inputs: () => ({ ...good(), text: undefined }), options: { beta: 0.5 }, Kind: TypeError, message: 'Expected a Float32Array when beta > 0 (pass beta: 0 to drop L_t) for text but received undefined' },
@@ -101,26 +101,32 @@ describe('bad input to mbvrLoss / mbvrLossSync', () => {
   });
 });
 
-describe('the binding re-checks what it is given when called directly', () => {
+describe('the binding re-checks what it is given when called directly (terse memory-safety errors)', () => {
   const n = native();
   const direct: Array<[string, () => unknown, typeof Error, RegExp]> = [
-    ['no arguments', () => n.lossSync(undefined as never, undefined as never), TypeError, /batch/],
-    ['an Array', () => n.lossSync({ batch: B, dim: D, query: [] as never, fused: c.fused }, {}), TypeError, /Float32Array for query but received Array/],
-    ['a short array', () => n.lossSync({ batch: B, dim: D, query: c.query.subarray(2), fused: c.fused }, { alpha: 0, beta: 0, gamma: 0 }), RangeError, /length 24 \(batch \* dim\) for query/],
-    ['an oversized batch', () => n.lossSync({ batch: 2 ** 40, dim: D, query: c.query, fused: c.fused }, {}), RangeError, /for query/],
-    ['labels as Uint32Array', () => n.lossSync({ ...good(), batch: B, dim: D } as never, { labels: new Uint32Array(B) as never }), TypeError, /Int32Array for labels but received Uint32Array/],
-    ['a bad option type', () => n.lossSync({ ...good(), batch: B, dim: D } as never, { temperature: '1' as never }), TypeError, /a number for temperature/],
-    ['similarity with short b', () => n.similarity(c.query, c.fused.subarray(1), { rows: B, cols: B, dim: D }), RangeError, /for b/],
+    ['no arguments', () => n.lossSync(undefined as never, undefined as never), TypeError, /^mbvr: batch: expected a number$/],
+    ['an Array', () => n.lossSync({ batch: B, dim: D, query: [] as never, fused: c.fused }, {}), TypeError, /^mbvr: query: expected a Float32Array$/],
+    ['a short array', () => n.lossSync({ batch: B, dim: D, query: c.query.subarray(2), fused: c.fused }, { alpha: 0, beta: 0, gamma: 0 }), RangeError, /^mbvr: query: length 22, expected 24$/],
+    ['an oversized batch', () => n.lossSync({ batch: 2 ** 40, dim: D, query: c.query, fused: c.fused }, {}), RangeError, /^mbvr: query: length 24, expected 4398046511104$/],
+    ['a batch beyond 2^53 elements', () => n.lossSync({ batch: 2 ** 50, dim: 2 ** 10, query: c.query, fused: c.fused }, {}), RangeError, /^mbvr: batch \* dim: too large$/],
+    ['labels as Uint32Array', () => n.lossSync({ ...good(), batch: B, dim: D } as never, { labels: new Uint32Array(B) as never }), TypeError, /^mbvr: labels: expected an Int32Array$/],
+    ['a bad option type', () => n.lossSync({ ...good(), batch: B, dim: D } as never, { temperature: '1' as never }), TypeError, /^mbvr: temperature: expected a number$/],
+    ['similarity with short b', () => n.similarity(c.query, c.fused.subarray(1), { rows: B, cols: B, dim: D }), RangeError, /^mbvr: b: length 23, expected 24$/],
     ['shuffledLogits with a partial K', () => n.shuffledLogits(c.query, c.shuffled.subarray(1), { batch: B, dim: D }), RangeError, /whole multiple/],
   ];
   for (const [what, fn, Kind, pattern] of direct)
-    it(`${what} -> ${Kind.name}`, () => assert.throws(fn, (e: unknown) => e instanceof Kind && pattern.test((e as Error).message)));
+    it(`${what} -> ${Kind.name}`, () =>
+      assert.throws(fn, (e: unknown) => {
+        assert.ok(e instanceof Kind, `${what}: ${(e as Error)?.constructor?.name}: ${(e as Error)?.message}`);
+        assert.match((e as Error).message, pattern);
+        return true;
+      }));
 });
 
 describe('bad input to the other functions', () => {
   it('similarity', () => {
     throwsExactly(() => similarity(c.query, c.fused, { rows: B, cols: B, dim: 5 }), RangeError, 'Expected a length of 30 (rows * dim) for a but received length 24');
-    throwsExactly(() => similarity(c.query, 'b', { rows: B, cols: B, dim: D }), TypeError, "Expected a Float32Array or a tensor { data, shape } for b but received 'b' of type string");
+    throwsExactly(() => similarity(c.query, 'b' as never, { rows: B, cols: B, dim: D }), TypeError, "Expected a Float32Array or a tensor { data, shape } for b but received 'b' of type string");
     throwsExactly(() => similarity(c.query, c.fused, { rows: B, cols: B, dim: D, temperature: -1 }), RangeError, 'Expected a finite number > 0 for temperature but received -1 of type number');
   });
   it('shuffledLogits', () => {

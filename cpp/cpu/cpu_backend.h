@@ -1,7 +1,7 @@
-// The CPU backend: the readable reference implementation of the core interface
-// (../mbvr.h). cpp/cuda/cuda_backend.h declares the same functions for the GPU, and the
-// files of the two folders mirror each other (loss, similarity, normalize).
-// Inputs reaching these functions have been validated by mbvr::validate.
+// The CPU backend of the core interface (../mbvr.h). cpp/cuda/cuda_backend.h declares the
+// same functions for the GPU; the files of the two folders mirror each other (loss,
+// softmax_tiles, ms_term, normalize, similarity) on the shared math of ../loss_math.h.
+// Inputs reaching these functions have passed mbvr.cpp's size checks.
 #pragma once
 
 #include "../mbvr.h"

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../loss_math.h"
 #include "evaluation.h"
 #include "normalize.h"
 #include "thread_pool.h"
@@ -21,7 +22,7 @@ double cosine(const float* a, const float* b, int64_t dim) {
     aa += static_cast<double>(a[d]) * a[d];
     bb += static_cast<double>(b[d]) * b[d];
   }
-  return ab / (std::max(std::sqrt(aa), kNormEps) * std::max(std::sqrt(bb), kNormEps));
+  return ab / (std::max(std::sqrt(aa), math::kNormEps) * std::max(std::sqrt(bb), math::kNormEps));
 }
 
 template <class Row>

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <new>
 
+#include "../mbvr.h"
+
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
@@ -25,11 +27,11 @@ void LargeBuffer::reserve(size_t bytes) {
   capacity_ = 0;
   // Below a huge page, alignment buys nothing: a cache line will do.
   const size_t align = bytes >= kHugePage ? kHugePage : 64;
-  if (bytes > SIZE_MAX - align) throw std::bad_alloc();
+  if (bytes > SIZE_MAX - align) throw out_of_memory(static_cast<double>(bytes), "the loss's scratch memory");
   // The slack before the aligned start is never touched: when malloc serves the block
   // with its own mapping (large blocks, usually) it never becomes resident.
   block_ = std::malloc(bytes + align);
-  if (!block_) throw std::bad_alloc();
+  if (!block_) throw out_of_memory(static_cast<double>(bytes + align), "the loss's scratch memory");
   const uintptr_t start = (reinterpret_cast<uintptr_t>(block_) + align - 1) & ~(uintptr_t{align} - 1);
   data_ = reinterpret_cast<void*>(start);
   capacity_ = bytes;

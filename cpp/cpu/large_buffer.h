@@ -9,7 +9,8 @@
 // costs one fault per 2 MiB instead of per 4 KiB.
 //
 // Memory comes from malloc like every other allocation (so the out-of-memory tests,
-// which refuse large mallocs, see it too); a failure throws std::bad_alloc.
+// which refuse large mallocs, see it too); a failure throws mbvr::out_of_memory with the
+// size asked for.
 #pragma once
 
 #include <cstddef>
@@ -41,7 +42,7 @@ class LargeArray {
  public:
   // Room for n elements, contents undefined.
   void resize(size_t n) {
-    if (n > static_cast<size_t>(-1) / sizeof(T)) throw std::bad_alloc();
+    if (n > static_cast<size_t>(-1) / sizeof(T)) buffer_.reserve(static_cast<size_t>(-1));  // throws
     buffer_.reserve(n * sizeof(T));
   }
   T* data() { return static_cast<T*>(buffer_.data()); }

@@ -37,16 +37,16 @@ void logit_tile_bf16(float* z, int64_t ldz, const bf16* x16, const bf16* qt16, c
   scale_rows(z, ldz, doc_factor, nd, nq);
 }
 
-double row_logit(const float* q, float q_inv, const float* s, float s_inv, int64_t dim,
+double ms_logit(const float* q, float q_inv, const float* s, float s_inv, int64_t dim,
                  double inv_tau) {
   double dot = 0;
   for (int64_t d = 0; d < dim; ++d) dot += static_cast<double>(q[d]) * s[d];
   return dot * q_inv * s_inv * inv_tau;
 }
 
-double row_logit_bf16(const float* q, float q_inv, const float* s, float s_inv, int64_t dim,
+double ms_logit_bf16(const float* q, float q_inv, const float* s, float s_inv, int64_t dim,
                       double inv_tau) {
-  // Rounded as the tiles round them: the query normalised, the document raw.
+  // Rounded as the tiles round them: the query normalised, the document as its operand.
   double dot = 0;
   for (int64_t d = 0; d < dim; ++d)
     dot += static_cast<double>(from_bf16(to_bf16(q[d] * q_inv))) * from_bf16(to_bf16(s[d]));
@@ -68,7 +68,7 @@ void similarity(float* out, const SimilarityParams& p) {
   std::vector<float> qt(panel * row_tiles);
   parallel_for(threads, row_tiles, [&](int64_t r, int) {
     const int64_t r0 = r * kTile, nq = std::min(kTile, p.rows - r0);
-    pack_queries(qt.data() + r * panel, nullptr, p.a + r0 * p.dim, a.inv.data() + r0, nq, p.dim);
+    pack_queries(qt.data() + r * panel, nullptr, a.rows + r0 * p.dim, a.inv.data() + r0, nq, p.dim);
   });
   std::vector<std::vector<float>> tile(threads, std::vector<float>(kTile * kTile));
   parallel_for(threads, row_tiles * col_tiles, [&](int64_t item, int worker) {
@@ -76,7 +76,7 @@ void similarity(float* out, const SimilarityParams& p) {
     const int64_t r0 = r * kTile, c0 = c * kTile;
     const int64_t nq = std::min(kTile, p.rows - r0), nd = std::min(kTile, p.cols - c0);
     float* z = tile[worker].data();
-    logit_tile(z, kTile, p.b + c0 * p.dim, qt.data() + r * panel, factor.data() + c0, nd, nq, p.dim);
+    logit_tile(z, kTile, b.rows + c0 * p.dim, qt.data() + r * panel, factor.data() + c0, nd, nq, p.dim);
     for (int64_t i = 0; i < nq; ++i)
       for (int64_t j = 0; j < nd; ++j) out[(r0 + i) * p.cols + c0 + j] = z[j * kTile + i];
   });
@@ -93,8 +93,8 @@ void shuffled_logits(float* out, const ShuffledLogitsParams& p) {
     for (int64_t i = item * kRows; i < std::min(p.batch, (item + 1) * kRows); ++i)
       for (int64_t k = 0; k < p.k; ++k) {
         const int64_t row = i * p.k + k;
-        out[row] = static_cast<float>(row_logit(p.query + i * p.dim, q.inv[i], p.shuffled + row * p.dim,
-                                                s.inv[row], p.dim, inv_tau));
+        out[row] = static_cast<float>(ms_logit(q.rows + i * p.dim, q.inv[i], s.rows + row * p.dim, s.inv[row],
+                                               p.dim, inv_tau));
       }
   });
 }

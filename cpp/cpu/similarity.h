@@ -29,13 +29,13 @@ void logit_tile(float* z, int64_t ldz, const float* x, const float* qt, const fl
 void logit_tile_bf16(float* z, int64_t ldz, const bf16* x16, const bf16* qt16, const float* doc_factor,
                      int64_t nd, int64_t nq, int64_t dim);
 
-// c(q, s) / tau for two raw rows with their scales, accumulated in double (the MS
-// logits, K per query: too few for a tile).
-double row_logit(const float* q, float q_inv, const float* s, float s_inv, int64_t dim,
+// The MS logit c(q, s) / tau of two operand rows with their factors (normalize.h),
+// accumulated in double (K per query: too few for a tile).
+double ms_logit(const float* q, float q_inv, const float* s, float s_inv, int64_t dim,
                  double inv_tau);
 // The same from the operands a bf16 tile would use (q^ and the raw s rounded to bf16),
 // so that a softmax mixing tile logits and these (L_ms) sees one rounding.
-double row_logit_bf16(const float* q, float q_inv, const float* s, float s_inv, int64_t dim,
+double ms_logit_bf16(const float* q, float q_inv, const float* s, float s_inv, int64_t dim,
                       double inv_tau);
 
 }  // namespace mbvr::cpu

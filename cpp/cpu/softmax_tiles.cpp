@@ -10,6 +10,14 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
+// The exponentials loss_math.h's templates call, on 16 lanes and on one float.
+struct Exp16 {
+  MBVR_INLINE vf16 operator()(vf16 x) const { return exp16(x); }
+};
+struct ExpApprox {
+  MBVR_INLINE float operator()(float x) const { return exp_approx(x); }
+};
+
 // A shift that keeps exp finite for an all-masked column (max -inf).
 MBVR_INLINE float safe_shift(float m) { return m == kNegInf ? 0.0f : m; }
 MBVR_INLINE vf16 safe_shift16(vf16 m) { return m == splat16(kNegInf) ? vf16{} : m; }
@@ -54,31 +62,13 @@ MBVR_INLINE void column_max(float* q_max, const float* z, int64_t nd, int64_t nq
 
 }  // namespace
 
-double lse_minus(const LseState& others, double z) {
-  if (!(others.sum > 0)) return 0.0;  // no other entry: the softmax is the positive alone
-  const double a = others.max + std::log(others.sum) - z;
-  return a > 0 ? a + std::log1p(std::exp(-a)) : std::log1p(std::exp(a));
-}
-
-double lse_full(const LseState& others, double z) { return z + lse_minus(others, z); }
-
-void lse_merge(LseState& s, float part_max, double part_sum) {
-  if (part_max == kNegInf) return;  // every entry masked
-  if (part_max > s.max) {
-    s.sum = s.sum * std::exp(s.max - part_max) + part_sum;
-    s.max = part_max;
-  } else {
-    s.sum += part_sum * std::exp(static_cast<double>(part_max) - s.max);
-  }
-}
-
 MBVR_DISPATCH
-void lse_partials(LseState* doc_stats, float* q_max, double* q_sum, const float* z, int64_t nd,
+void lse_partials(math::LseState* doc_stats, float* q_max, double* q_sum, const float* z, int64_t nd,
                   int64_t nq, int64_t ld) {
   for (int64_t j = 0; j < nd; ++j) {
     const float* zj = z + j * ld;
     const float m = row_max(zj, nq);
-    if (m != kNegInf) lse_merge(doc_stats[j], m, row_sum_exp(zj, nq, m));
+    if (m != kNegInf) math::lse_merge(doc_stats[j], m, row_sum_exp(zj, nq, m));
   }
   column_max(q_max, z, nd, nq, ld);
   int64_t i = 0;
@@ -98,7 +88,7 @@ void lse_partials(LseState* doc_stats, float* q_max, double* q_sum, const float*
 
 MBVR_DISPATCH
 void exp_partials(float* z, float* q_max, double* q_sum, double* q_ez, int64_t nd, int64_t nq,
-                  int64_t ld, int64_t diag) {
+                  int64_t ld) {
   column_max(q_max, z, nd, nq, ld);
   int64_t i = 0;
   for (; i + kLanes <= nq; i += kLanes) {
@@ -109,8 +99,7 @@ void exp_partials(float* z, float* q_max, double* q_sum, double* q_ez, int64_t n
       const vf16 zz = load16(p);
       const vf16 e = exp16(zz - shift);
       sum.add(e);
-      // Masked (0 * inf) and positive entries stay out of sum e * z.
-      ez.add((zz == splat16(kNegInf)) | lane_is(i, j + diag) ? vf16{} : e * zz);
+      ez.add(math::dtau_term(e, zz));  // masked entries and positives (-inf) stay out
       store16(p, e);
     }
     sum.store(q_sum + i);
@@ -123,7 +112,7 @@ void exp_partials(float* z, float* q_max, double* q_sum, double* q_ez, int64_t n
       float& zz = z[j * ld + i];
       const float e = exp_approx(zz - shift);
       sum += e;
-      ez += zz == kNegInf || i == j + diag ? 0.0f : e * zz;
+      ez += math::dtau_term(e, zz);
       zz = e;
     }
     q_sum[i] = sum;
@@ -145,7 +134,7 @@ void scale_exp_tile(float* z, const float* q_factor, const float* doc_scale, int
 
 MBVR_DISPATCH
 double fused_grad_tile(float* z, const float* lse_q, const float* lse_d, const float* doc_scale,
-                       float scale, int64_t nd, int64_t nq, int64_t ld, int64_t diag) {
+                       float scale, int64_t nd, int64_t nq, int64_t ld) {
   double dot = 0;
   for (int64_t j = 0; j < nd; ++j) {
     float* zj = z + j * ld;
@@ -154,15 +143,15 @@ double fused_grad_tile(float* z, const float* lse_q, const float* lse_d, const f
     int64_t i = 0;
     for (; i + kLanes <= nq; i += kLanes) {
       const vf16 zz = load16(zj + i);
-      const vf16 g = scale * (exp16(zz - load16(lse_q + i)) + exp16(zz - ld_j));
-      lane += (zz == splat16(kNegInf)) | lane_is(i, j + diag) ? vf16{} : g * zz;
+      const vf16 g = math::fused_grad(zz, load16(lse_q + i), splat16(ld_j), splat16(scale), Exp16{});
+      lane += math::dtau_term(g, zz);
       store16(zj + i, g * s);
     }
     dot += sum_lanes(lane);
     for (; i < nq; ++i) {
       const float zz = zj[i];
-      const float g = scale * (exp_approx(zz - lse_q[i]) + exp_approx(zz - ld_j));
-      dot += zz == kNegInf || i == j + diag ? 0.0f : g * zz;
+      const float g = math::fused_grad(zz, lse_q[i], ld_j, scale, ExpApprox{});
+      dot += math::dtau_term(g, zz);
       zj[i] = g * s;
     }
   }

@@ -28,22 +28,12 @@ int64_t piece(int64_t n, int threads, int64_t unit) {
 // L1 sets (a multiple of 4 KiB put them all in one: 6-8% slower).
 int64_t StripProducts::transposed_stride() const { return round_up(B_, 64) + 32; }
 
-namespace {
-
-// Over the rows of x (rows x dim): the largest norm, and the largest sum_d xhat_d^4 of a
-// normalised row (1 / dim for a flat row, 1 for a row on one axis). Each row in double;
-// a max does not depend on the order, so neither on the thread count.
-struct RowShape {
-  double max_norm = 0;
-  double max_fourth = 0;
-};
-
-RowShape row_shape(const float* x, int64_t rows, int64_t dim, int threads) {
+void row_shape(double& max_norm, double& max_fourth, const float* x, int64_t rows, int64_t dim, int threads) {
+  // Each row in double; a max does not depend on the order, so neither on the thread count.
   constexpr int64_t kRows = 256;
   const int64_t items = (rows + kRows - 1) / kRows;
-  std::vector<RowShape> part(items);
+  std::vector<double> norm(items, 0.0), fourth(items, 0.0);
   parallel_for(threads, items, [&](int64_t item, int) {
-    RowShape r;
     for (int64_t i = item * kRows; i < std::min(rows, (item + 1) * kRows); ++i) {
       double s2 = 0, s4 = 0;
       for (int64_t d = 0; d < dim; ++d) {
@@ -52,20 +42,17 @@ RowShape row_shape(const float* x, int64_t rows, int64_t dim, int threads) {
         s4 += v * v;
       }
       if (!(s2 > 0)) continue;  // a zero row has no logits to get wrong
-      r.max_norm = std::max(r.max_norm, std::sqrt(s2));
-      r.max_fourth = std::max(r.max_fourth, s4 / (s2 * s2));
+      norm[item] = std::max(norm[item], std::sqrt(s2));
+      fourth[item] = std::max(fourth[item], s4 / (s2 * s2));
     }
-    part[item] = r;
   });
-  RowShape all;
-  for (const RowShape& r : part) {
-    all.max_norm = std::max(all.max_norm, r.max_norm);
-    all.max_fourth = std::max(all.max_fourth, r.max_fourth);
+  max_norm = 0;
+  max_fourth = 0;
+  for (int64_t item = 0; item < items; ++item) {
+    max_norm = std::max(max_norm, norm[item]);
+    max_fourth = std::max(max_fourth, fourth[item]);
   }
-  return all;
 }
-
-}  // namespace
 
 Precision products_precision(const LossParams& p, int threads) {
   if (p.precision != Precision::Bf16) return Precision::Fp32;
@@ -74,21 +61,27 @@ Precision products_precision(const LossParams& p, int threads) {
     if (std::strcmp(force, "1") == 0) return Precision::Fp32;
   }
   if (!bf16_kernel_native()) return Precision::Fp32;
-  const RowShape q = row_shape(p.query, p.batch, p.dim, threads);
-  RowShape x = row_shape(p.fused, p.batch, p.dim, threads);
-  const auto widen = [&](const float* rows, int64_t n) {
-    const RowShape r = row_shape(rows, n, p.dim, threads);
-    x.max_norm = std::max(x.max_norm, r.max_norm);
-    x.max_fourth = std::max(x.max_fourth, r.max_fourth);
-  };
-  if (p.visual && p.alpha > 0) widen(p.visual, p.batch);
-  if (p.text && p.beta > 0) widen(p.text, p.batch);
-  if (p.shuffled && p.gamma > 0) widen(p.shuffled, p.batch * p.k);
-  if (!(q.max_fourth > 0 && x.max_fourth > 0)) return Precision::Bf16;  // all-zero rows
+  RowShapes shapes;
+  if (p.shapes) {
+    shapes = *p.shapes;
+  } else {
+    row_shape(shapes.q_norm, shapes.q_fourth, p.query, p.query_rows(), p.dim, threads);
+    row_shape(shapes.x_norm, shapes.x_fourth, p.fused, p.batch, p.dim, threads);
+    const auto widen = [&](const float* rows, int64_t n) {
+      double norm, fourth;
+      row_shape(norm, fourth, rows, n, p.dim, threads);
+      shapes.x_norm = std::max(shapes.x_norm, norm);
+      shapes.x_fourth = std::max(shapes.x_fourth, fourth);
+    };
+    if (p.visual && p.alpha > 0) widen(p.visual, p.batch);
+    if (p.text && p.beta > 0) widen(p.text, p.batch);
+    if (p.shuffled && p.gamma > 0) widen(p.shuffled, p.query_rows() * p.k);
+  }
+  if (!(shapes.q_fourth > 0 && shapes.x_fourth > 0)) return Precision::Bf16;  // all-zero rows
   // sum_d q^_d^2 x^_d^2 <= sqrt(sum q^4 sum x^4) = 1 / d_eff (Cauchy-Schwarz).
-  const double d_eff = 1.0 / std::sqrt(q.max_fourth * x.max_fourth);
+  const double d_eff = 1.0 / std::sqrt(shapes.q_fourth * shapes.x_fourth);
   double scale = p.temperature * std::sqrt(d_eff);
-  if (!p.normalize) scale /= std::max(q.max_norm * x.max_norm, 1e-300);  // logits scale with the norms
+  if (!p.normalize) scale /= std::max(shapes.q_norm * shapes.x_norm, 1e-300);  // logits scale with the norms
   return scale >= 0.045 ? Precision::Bf16 : Precision::Fp32;
 }
 
@@ -143,8 +136,8 @@ void StripProducts::logits(float* z, int64_t ldz, int t, int64_t c0, int64_t nd,
     logit_tile_bf16(z, ldz, x16_[t].data() + c0 * D_, qt16_.data(), factor, nd, nq_, D_);
 }
 
-double StripProducts::pair_logit(const float* q, float q_inv, const float* s, float s_inv, double inv_tau) const {
-  return bf16_ ? row_logit_bf16(q, q_inv, s, s_inv, D_, inv_tau) : row_logit(q, q_inv, s, s_inv, D_, inv_tau);
+double StripProducts::ms_logit(const float* q, float q_inv, const float* s, float s_inv, double inv_tau) const {
+  return bf16_ ? cpu::ms_logit_bf16(q, q_inv, s, s_inv, D_, inv_tau) : cpu::ms_logit(q, q_inv, s, s_inv, D_, inv_tau);
 }
 
 void StripProducts::document_gradient(float* dx, const float* g, int64_t ldg, int64_t nd, bool accumulate) const {

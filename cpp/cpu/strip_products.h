@@ -36,7 +36,13 @@ namespace mbvr::cpu {
 // tau sqrt(D) rule let 2.3e-2 through at D = 1024 with 2 active coordinates. Below it,
 // and on a CPU without AVX512-BF16 (emulated bf16 would be slower than fp32 and less
 // exact), the products run in fp32. MBVR_BF16_FALLBACK=0 / 1 forces never / always.
+// (docs/math.md §5.) The row shapes come from p.shapes when given (a data-parallel call:
+// the maxima over every rank), else from a scan of p's inputs.
 Precision products_precision(const LossParams& p, int threads);
+
+// The shapes of rows x dim rows (mbvr.h RowShapes): the largest norm, the largest
+// sum x^4 / (sum x^2)^2 of a nonzero row.
+void row_shape(double& max_norm, double& max_fourth, const float* x, int64_t rows, int64_t dim, int threads);
 
 class StripProducts {
  public:
@@ -50,9 +56,10 @@ class StripProducts {
   // z (nd x nq, row stride ldz) = (x_j . q^_i) * factor[j] for documents j = c0 .. c0 + nd
   // of term t: the logits when factor = inv_j / tau.
   void logits(float* z, int64_t ldz, int t, int64_t c0, int64_t nd, const float* factor) const;
-  // c(q, s) / tau of one query and one shuffled row (raw, with their inverse norms), from
-  // operands rounded as the tiles' are: L_ms compares it with a tile's positive.
-  double pair_logit(const float* q, float q_inv, const float* s, float s_inv, double inv_tau) const;
+  // The MS logit c(q, s) / tau of one query and one shuffled row (operand rows with their
+  // factors, normalize.h), from operands rounded as the tiles' are: L_ms compares it with
+  // a tile's positive.
+  double ms_logit(const float* q, float q_inv, const float* s, float s_inv, double inv_tau) const;
   // dx (nd x D, row stride D) = or += G'^T Q^: g holds nd rows of nq gradient
   // coefficients (row stride ldg). Safe to call from parallel work items.
   void document_gradient(float* dx, const float* g, int64_t ldg, int64_t nd, bool accumulate) const;

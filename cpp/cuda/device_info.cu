@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 
+#include "../self_check.h"
 #include "cuda_backend.h"
 #include "softmax_tiles.cuh"
 
@@ -86,7 +87,20 @@ CudaInfo probe() {
 CudaInfo info() {
   static std::once_flag once;
   static CudaInfo cached;
-  std::call_once(once, [] { cached = probe(); });
+  std::call_once(once, [] {
+    cached = probe();
+    if (!cached.available) return;
+    // The first use of a usable device runs the self-check (self_check.h); a failure
+    // (of the kernels, or of the runtime while they run) makes CUDA unavailable.
+    SelfCheckResult check;
+    try {
+      check = self_check([](LossOutputs& out, const LossParams& p) { cuda::loss(out, p); });
+    } catch (const std::exception& e) {
+      check.passed = false;
+      check.worst = std::string("the check itself failed: ") + e.what();
+    }
+    apply_self_check(cached, check);
+  });
   return cached;
 }
 

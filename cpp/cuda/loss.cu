@@ -1,16 +1,21 @@
-// MBVR loss and gradients on the GPU (SPEC section 2), in O(B*D) memory: the same
-// algorithm as cpu/loss.cpp, with the tile loops turned into grids.
+// MBVR loss and gradients on the GPU (docs/math.md §2-§3), in O(B*D) memory: the same
+// decomposition as cpu/loss.cpp, on the same math (../loss_math.h), with the tile loops
+// turned into grids.
 //
 //   normalise      one warp per row; x^ in fp32 (and a bf16 copy for bf16)
-//   statistics     lse_tiles: row log-sum-exps of L_qm, L_v, L_t (own = Q^) and the
-//                  column log-sum-exps of L_mq (own = M^, the transposed problem),
-//                  recomputing each 128 x 128 logit tile on the fly; lse_merge
-//   MS term        row_terms: K dot products per row, lse over (z_ii, zs_i.), per-row
-//                  loss values; sum_rows adds them in a fixed order
+//   statistics     lse_tiles: per row, the statistics of L_qm, L_v, L_t (own = Q^) and
+//                  per column those of L_mq (own = M^, the transposed problem) over the
+//                  entries other than the positive, recomputing each 128 x 128 logit
+//                  tile on the fly; lse_merge
+//   MS term        ms_forward (ms_term.cu): K dot products per row, its soft-max
+//   rows           finish_rows: per row, in double, each term's loss, the full
+//                  log-sum-exps for the tiles and the positives' gradients (the fused
+//                  one with the MS share); sum_rows adds the losses in a fixed order
 //   gradients      grad_tiles: recompute each tile, G = dL/dz, then
 //                  dQ^ += G X^ (row-owned, also sum G z) and dX^ += G^T Q^ (column-owned,
 //                  as rows of the transposed problem): no atomics; split partials summed
-//                  in split order; ms_backward; normalisation backward with 1/tau
+//                  in split order; ms_backward (the K negatives); normalisation backward
+//                  with 1/tau
 //
 // Cost: 16 products of 2*B^2*D flops (4 statistics, 6 + 6 gradients: each gradient
 // kernel recomputes its logits). Memory: the inputs, their gradients, and O(B) scratch
@@ -33,8 +38,75 @@ __global__ void fill_kernel(float* x, float v, int64_t n) {
 }
 
 size_t f32(int64_t n) { return static_cast<size_t>(n) * sizeof(float); }
+size_t f64(int64_t n) { return static_cast<size_t>(n) * sizeof(double); }
 
+// Statistics slots: the row soft-maxes of the fused, visual and text terms; the columns
+// of the fused term (L_mq).
 enum Slot { kSlotF = 0, kSlotV = 1, kSlotT = 2, kSlotCol = 3 };
+
+// Per row i (padded rows get zeros): each term's loss, the full log-sum-exps the
+// gradient tiles read, and the positives' gradients (docs/math.md §3.1-3.4), in double.
+struct FinishRowsArgs {
+  const math::LseState* others = nullptr;  // [4][bp]
+  const float* pos = nullptr;              // [3][bp]
+  const math::MsRow* ms = nullptr;         // B, or null without the MS term
+  bool use_v = false, use_t = false;
+  int64_t batch = 0, bp = 0;
+  double inv_b = 0, alpha = 0, beta = 0, gamma = 0;
+  float* lse = nullptr;            // out: [4][bp]
+  float* positive_grad = nullptr;  // out: [3][bp]
+  double* row_values = nullptr;    // out: [kRowValues][bp] (all but kRowGzMs)
+};
+
+__global__ void finish_rows_kernel(const FinishRowsArgs a) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < a.bp;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const bool row = i < a.batch;
+    const math::LseState* o = a.others;
+    const math::LseState f = o[kSlotF * a.bp + i], col = o[kSlotCol * a.bp + i];
+    const double zf = row ? a.pos[kSlotF * a.bp + i] : 0.0;
+    const double ms_share = row && a.ms ? math::ms_positive_grad(a.ms[i], a.gamma * a.inv_b) : 0.0;
+    a.lse[kSlotF * a.bp + i] = row ? static_cast<float>(math::lse_full(f, zf)) : 0.0f;
+    a.lse[kSlotCol * a.bp + i] = row ? static_cast<float>(math::lse_full(col, zf)) : 0.0f;
+    a.positive_grad[kSlotF * a.bp + i] =
+        row ? static_cast<float>(math::fused_positive_grad(f, col, zf, a.inv_b, ms_share)) : 0.0f;
+    a.row_values[kRowQm * a.bp + i] = row ? math::lse_minus(f, zf) : 0.0;
+    a.row_values[kRowMq * a.bp + i] = row ? math::lse_minus(col, zf) : 0.0;
+    a.row_values[kRowMs * a.bp + i] = row && a.ms ? a.ms[i].loss : 0.0;
+    const bool use[2] = {a.use_v, a.use_t};
+    const double weight[2] = {a.alpha, a.beta};
+    const int slot[2] = {kSlotV, kSlotT}, value[2] = {kRowV, kRowT};
+    for (int n = 0; n < 2; ++n) {
+      const math::LseState others = o[slot[n] * a.bp + i];
+      const bool on = row && use[n];
+      const double z = on ? a.pos[slot[n] * a.bp + i] : 0.0;
+      a.lse[slot[n] * a.bp + i] = on ? static_cast<float>(math::lse_full(others, z)) : 0.0f;
+      a.positive_grad[slot[n] * a.bp + i] =
+          on ? static_cast<float>(weight[n] * a.inv_b * math::positive_grad(others, z)) : 0.0f;
+      a.row_values[value[n] * a.bp + i] = on ? math::lse_minus(others, z) : 0.0;
+    }
+  }
+}
+
+constexpr int kSumThreads = 1024;
+
+// sums[c] = sum_{i < n} values[c * stride + i], c < count, in a fixed order.
+__global__ void sum_rows_kernel(double* sums, const double* values, int count, int64_t stride, int64_t n) {
+  __shared__ double part[kSumThreads];
+  for (int c = 0; c < count; ++c) {
+    const double* v = values + c * stride;
+    double s = 0.0;
+    for (int64_t i = threadIdx.x; i < n; i += kSumThreads) s += v[i];
+    part[threadIdx.x] = s;
+    __syncthreads();
+    for (int half = kSumThreads / 2; half > 0; half >>= 1) {
+      if (static_cast<int>(threadIdx.x) < half) part[threadIdx.x] += part[threadIdx.x + half];
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) sums[c] = part[0];
+    __syncthreads();
+  }
+}
 
 }  // namespace
 
@@ -83,14 +155,16 @@ void LossWorkspace::prepare(const LossPlan& plan, bool with_labels, bool normali
   margin.ensure(f32(bp), "margins");
   part_max.ensure(f32(4 * plan.nsplit * bp), "log-sum-exp partials");
   part_sum.ensure(f32(4 * plan.nsplit * bp), "log-sum-exp partials");
+  others.ensure(static_cast<size_t>(4 * bp) * sizeof(math::LseState), "log-sum-exp statistics");
   lse.ensure(f32(4 * bp), "log-sum-exps");
   pos.ensure(f32(3 * bp), "positive logits");
+  positive_grad.ensure(f32(3 * bp), "positive gradients");
   if (plan.use[kShuffled]) {
-    zs.ensure(f32(plan.batch * plan.k), "shuffled logits");
-    lse_ms.ensure(static_cast<size_t>(bp) * sizeof(double), "MS log-sum-exps");
+    ms_logits.ensure(f64(plan.batch * plan.k), "shuffled logits");
+    ms_rows.ensure(static_cast<size_t>(bp) * sizeof(math::MsRow), "MS soft-maxes");
   }
-  row_values.ensure(f32(kRowValues * bp), "per-row values");
-  sums.ensure(8 * sizeof(double), "sums");
+  row_values.ensure(f64(kRowValues * bp), "per-row values");
+  sums.ensure(f64(kRowValues), "sums");
   if (plan.grads) {
     dtau_tiles.ensure(static_cast<size_t>(plan.nsplit) * plan.nblocks * sizeof(double), "dL/dtau partials");
     if (plan.nsplit > 1) {
@@ -102,8 +176,9 @@ void LossWorkspace::prepare(const LossPlan& plan, bool with_labels, bool normali
 }
 
 size_t LossWorkspace::bytes() const {
-  size_t n = labels.bytes() + margin.bytes() + part_max.bytes() + part_sum.bytes() + lse.bytes() + pos.bytes() +
-             zs.bytes() + lse_ms.bytes() + row_values.bytes() + sums.bytes() + dtau_tiles.bytes();
+  size_t n = labels.bytes() + margin.bytes() + part_max.bytes() + part_sum.bytes() + others.bytes() + lse.bytes() +
+             pos.bytes() + positive_grad.bytes() + ms_logits.bytes() + ms_rows.bytes() + row_values.bytes() +
+             sums.bytes() + dtau_tiles.bytes();
   for (int t = 0; t < kInputs; ++t) n += hat[t].bytes() + norm[t].bytes() + grad_out[t].bytes();
   for (int t = 0; t < 4; ++t) n += hat16[t].bytes() + partials[t].bytes();
   return n;
@@ -146,7 +221,10 @@ void loss_on_device(LossOutputs& out, const DeviceIO& io, const LossParams& p, c
   };
   float* lse = ws.lse.as<float>();
   float* pos = ws.pos.as<float>();
+  float* positive_grad = ws.positive_grad.as<float>();
+  math::LseState* others = ws.others.as<math::LseState>();
   const auto lse_of = [&](int slot) { return lse + slot * bp; };
+  const auto positive_grad_of = [&](int slot) { return positive_grad + slot * bp; };
 
   TileArgs base;
   base.batch = B;
@@ -160,7 +238,7 @@ void loss_on_device(LossOutputs& out, const DeviceIO& io, const LossParams& p, c
   base.labels = labels;
   base.margin = margin;
 
-  // ---- statistics --------------------------------------------------------------------
+  // ---- statistics (of the entries other than the positives) --------------------------
   {
     TileArgs args = base;
     MergeArgs merge;
@@ -178,7 +256,7 @@ void loss_on_device(LossOutputs& out, const DeviceIO& io, const LossParams& p, c
       job.positive = positive;
       merge.part_max[args.njobs] = job.part_max;
       merge.part_sum[args.njobs] = job.part_sum;
-      merge.lse[args.njobs] = lse_of(slot);
+      merge.others[args.njobs] = others + slot * bp;
       ++args.njobs;
     };
     add(kSlotF, kQuery, kFused, true, pos + kSlotF * bp);
@@ -190,31 +268,45 @@ void loss_on_device(LossOutputs& out, const DeviceIO& io, const LossParams& p, c
     launch_lse_merge(merge, stream);
   }
 
-  // ---- MS term and per-row loss values -----------------------------------------------
-  float* row_values = ws.row_values.as<float>();
-  {
-    RowTermsArgs a;
+  // ---- the MS term, then every row's losses, log-sum-exps and positive gradients ------
+  math::MsRow* ms_rows = use_ms ? ws.ms_rows.as<math::MsRow>() : nullptr;
+  double* ms_logits = use_ms ? ws.ms_logits.as<double>() : nullptr;
+  if (use_ms) {
+    MsForwardArgs a;
     a.qhat = ws.hat[kQuery].as<float>();
-    a.shat = use_ms ? ws.hat[kShuffled].as<float>() : nullptr;
+    a.shat = ws.hat[kShuffled].as<float>();
+    a.positive = pos + kSlotF * bp;
     a.pitch = dp;
     a.batch = B;
     a.k = K;
-    a.bp = bp;
-    a.pos_f = pos + kSlotF * bp;
-    a.pos_v = pos + kSlotV * bp;
-    a.pos_t = pos + kSlotT * bp;
-    a.lse_f = lse_of(kSlotF);
-    a.lse_col = lse_of(kSlotCol);
-    a.lse_v = plan.use[kVisual] ? lse_of(kSlotV) : nullptr;
-    a.lse_t = plan.use[kText] ? lse_of(kSlotT) : nullptr;
     a.inv_tau = inv_tau;
-    a.zs = use_ms ? ws.zs.as<float>() : nullptr;
-    a.lse_ms = use_ms ? ws.lse_ms.as<double>() : nullptr;
+    a.logits = ms_logits;
+    a.rows = ms_rows;
+    launch_ms_forward(a, stream);
+  }
+  double* row_values = ws.row_values.as<double>();
+  {
+    FinishRowsArgs a;
+    a.others = others;
+    a.pos = pos;
+    a.ms = ms_rows;
+    a.use_v = plan.use[kVisual];
+    a.use_t = plan.use[kText];
+    a.batch = B;
+    a.bp = bp;
+    a.inv_b = inv_b;
+    a.alpha = p.alpha;
+    a.beta = p.beta;
+    a.gamma = p.gamma;
+    a.lse = lse;
+    a.positive_grad = positive_grad;
     a.row_values = row_values;
-    launch_row_terms(a, stream);
+    finish_rows_kernel<<<grid_for(bp, 256 * 4), 256, 0, stream>>>(a);
+    CUDA_CHECK_LAUNCH();
   }
   double* sums = ws.sums.as<double>();
-  launch_sum_rows(sums, row_values, kRowMs + 1, bp, B, stream);
+  sum_rows_kernel<<<1, kSumThreads, 0, stream>>>(sums, row_values, kRowMs + 1, bp, B);
+  CUDA_CHECK_LAUNCH();
 
   // ---- gradients ---------------------------------------------------------------------
   if (plan.grads) {
@@ -226,15 +318,15 @@ void loss_on_device(LossOutputs& out, const DeviceIO& io, const LossParams& p, c
 
     TileArgs args = base;
     int grad_input[kMaxJobs] = {};
-    const auto term = [&](TileJob& job, int own, int walk, const float* lse_own, const float* lse_walk, float scale,
-                          float ndir, bool fused) {
+    const auto term = [&](TileJob& job, int own, int walk, const float* lse_own, const float* lse_walk, int slot,
+                          float scale, bool fused) {
       TileTerm& tt = job.term[job.nterms++];
       tt.own = operand(own);
       tt.walk = operand(walk);
       tt.lse_own = lse_own;
       tt.lse_walk = lse_walk;
+      tt.positive_grad = positive_grad_of(slot);
       tt.scale = scale;
-      tt.ndir = ndir;
       tt.margin = fused ? 1 : 0;
     };
     const auto job_for = [&](int input, int partial_slot) -> TileJob& {
@@ -250,21 +342,21 @@ void loss_on_device(LossOutputs& out, const DeviceIO& io, const LossParams& p, c
     {  // dQ^ (row-owned): every term; also sum G z for dL/dtau.
       TileJob& job = job_for(kQuery, 0);
       job.dtau = ws.dtau_tiles.as<double>();
-      term(job, kQuery, kFused, lse_of(kSlotF), lse_of(kSlotCol), scale_f, 2.0f, true);
-      if (plan.use[kVisual]) term(job, kQuery, kVisual, lse_of(kSlotV), nullptr, scale_v, 1.0f, false);
-      if (plan.use[kText]) term(job, kQuery, kText, lse_of(kSlotT), nullptr, scale_t, 1.0f, false);
+      term(job, kQuery, kFused, lse_of(kSlotF), lse_of(kSlotCol), kSlotF, scale_f, true);
+      if (plan.use[kVisual]) term(job, kQuery, kVisual, lse_of(kSlotV), nullptr, kSlotV, scale_v, false);
+      if (plan.use[kText]) term(job, kQuery, kText, lse_of(kSlotT), nullptr, kSlotT, scale_t, false);
     }
     if (plan.grad[kFused]) {  // dM^ = G^T Q^: own = M^, the row lse is the walked side.
       TileJob& job = job_for(kFused, 1);
-      term(job, kFused, kQuery, lse_of(kSlotCol), lse_of(kSlotF), scale_f, 2.0f, true);
+      term(job, kFused, kQuery, lse_of(kSlotCol), lse_of(kSlotF), kSlotF, scale_f, true);
     }
     if (plan.grad[kVisual]) {
       TileJob& job = job_for(kVisual, 2);
-      term(job, kVisual, kQuery, nullptr, lse_of(kSlotV), scale_v, 1.0f, false);
+      term(job, kVisual, kQuery, nullptr, lse_of(kSlotV), kSlotV, scale_v, false);
     }
     if (plan.grad[kText]) {
       TileJob& job = job_for(kText, 3);
-      term(job, kText, kQuery, nullptr, lse_of(kSlotT), scale_t, 1.0f, false);
+      term(job, kText, kQuery, nullptr, lse_of(kSlotT), kSlotT, scale_t, false);
     }
     const int slot_of[kInputs] = {0, 1, 2, 3, 0};
     for (int j = 0; j < args.njobs; ++j) {
@@ -279,25 +371,22 @@ void loss_on_device(LossOutputs& out, const DeviceIO& io, const LossParams& p, c
         launch_sum_slices(io.grad[in], ws.partials[slot_of[in]].as<float>(), plan.nsplit - 1, bp * dp, bp * dp, stream);
     }
 
-    if (use_ms) {
+    if (use_ms) {  // the K negatives (the positive's share is on the fused diagonal)
       MsBackwardArgs a;
       a.qhat = ws.hat[kQuery].as<float>();
-      a.mhat = ws.hat[kFused].as<float>();
       a.shat = ws.hat[kShuffled].as<float>();
       a.pitch = dp;
       a.batch = B;
       a.k = K;
-      a.bp = bp;
-      a.pos_f = pos + kSlotF * bp;
-      a.zs = ws.zs.as<float>();
-      a.lse_ms = ws.lse_ms.as<double>();
-      a.gamma_over_b = static_cast<float>(p.gamma * inv_b);
+      a.logits = ms_logits;
+      a.rows = ms_rows;
+      a.gamma_over_b = p.gamma * inv_b;
       a.dq = plan.grad[kQuery] ? io.grad[kQuery] : nullptr;
-      a.dm = plan.grad[kFused] ? io.grad[kFused] : nullptr;
       a.ds = plan.grad[kShuffled] ? io.grad[kShuffled] : nullptr;
-      a.row_values = row_values;
+      a.gz = row_values + kRowGzMs * bp;
       launch_ms_backward(a, stream);
-      launch_sum_rows(sums + kRowDtauMs, row_values + kRowDtauMs * bp, 1, bp, B, stream);
+      sum_rows_kernel<<<1, kSumThreads, 0, stream>>>(sums + kRowGzMs, row_values + kRowGzMs * bp, 1, bp, B);
+      CUDA_CHECK_LAUNCH();
     }
     for (int t = 0; t < kInputs; ++t)
       if (plan.grad[t])
@@ -314,20 +403,17 @@ void loss_on_device(LossOutputs& out, const DeviceIO& io, const LossParams& p, c
                                cudaMemcpyDeviceToHost, stream));
   CUDA_CHECK(cudaStreamSynchronize(stream));
 
-  LossTerms& terms = out.terms;
-  terms.qm = host_sums[kRowQm] * inv_b;
-  terms.mq = host_sums[kRowMq] * inv_b;
-  terms.v = plan.use[kVisual] ? host_sums[kRowV] * inv_b : 0.0;
-  terms.t = plan.use[kText] ? host_sums[kRowT] * inv_b : 0.0;
-  terms.ms = use_ms ? host_sums[kRowMs] * inv_b : 0.0;
-  out.loss = terms.qm + terms.mq + p.alpha * terms.v + p.beta * terms.t + p.gamma * terms.ms;
-  out.d_temperature = 0.0;
-  if (plan.grads) {
-    double dtau = 0.0;  // tiles in (split, block) order, then the MS term: fixed order
-    for (double v : dtau_tiles) dtau += v;
-    if (use_ms) dtau += host_sums[kRowDtauMs];
-    out.d_temperature = -dtau * inv_tau;
+  LossSums total;  // the same finishing as the CPU backend's (finish_scalars)
+  total.qm = host_sums[kRowQm];
+  total.mq = host_sums[kRowMq];
+  total.v = plan.use[kVisual] ? host_sums[kRowV] : 0.0;
+  total.t = plan.use[kText] ? host_sums[kRowT] : 0.0;
+  total.ms = use_ms ? host_sums[kRowMs] : 0.0;
+  if (plan.grads) {  // tiles in (split, block) order, then the MS term: a fixed order
+    for (double v : dtau_tiles) total.gz += v;
+    if (use_ms) total.gz += host_sums[kRowGzMs];
   }
+  finish_scalars(out, total, p);
   out.backend_used = Backend::Cuda;
   out.precision_used = plan.precision;
 }

@@ -6,12 +6,16 @@
 #include <cstdint>
 
 #include "common.cuh"
-#include "row_terms.cuh"
+#include "ms_term.cuh"
 #include "softmax_tiles.cuh"
 
 namespace mbvr::cuda {
 
 enum InputIndex { kQuery = 0, kFused, kVisual, kText, kShuffled, kInputs };
+
+// Per-row values (doubles), rows of the row_values array ([kRowValues][bp]): the loss of
+// each term per row (L_mq: per document), and the MS negatives' sum of g * z.
+enum RowValue { kRowQm = 0, kRowMq, kRowV, kRowT, kRowMs, kRowGzMs, kRowValues };
 
 // Sizes and choices of one call, fixed before anything is allocated.
 struct LossPlan {
@@ -37,12 +41,14 @@ struct LossWorkspace {
   DeviceBuffer hat16[4];        // bf16 copies of Q^, M^, V^, T^ (bf16 precision only)
   DeviceBuffer norm[kInputs];   // ||x|| per row
   DeviceBuffer labels, margin;  // B int32 labels; B per-row margins
-  DeviceBuffer part_max, part_sum;  // [4 jobs][nsplit][bp] log-sum-exp partials
-  DeviceBuffer lse;             // [4][bp]: rows of L_qm, L_v, L_t; columns of L_mq
+  DeviceBuffer part_max, part_sum;  // [4 jobs][nsplit][bp] log-sum-exp partials (others)
+  DeviceBuffer others;          // [4][bp] LseState: rows of L_qm, L_v, L_t; columns of L_mq
+  DeviceBuffer lse;             // [4][bp] the full log-sum-exps, for the gradient tiles
   DeviceBuffer pos;             // [3][bp]: z_ii of the fused, visual, text terms
-  DeviceBuffer zs, lse_ms;      // B x K shuffled logits, B MS log-sum-exps
-  DeviceBuffer row_values;      // [kRowValues][bp]
-  DeviceBuffer sums;            // 8 doubles
+  DeviceBuffer positive_grad;   // [3][bp]: their dL/dz (fused: with the MS share)
+  DeviceBuffer ms_logits, ms_rows;  // B x K zs (double), B MsRow
+  DeviceBuffer row_values;      // [kRowValues][bp] doubles
+  DeviceBuffer sums;            // kRowValues doubles
   DeviceBuffer dtau_tiles;      // [nsplit][nblocks] doubles
   DeviceBuffer partials[4];     // gradient slices of walk splits >= 1, per gradient job
   DeviceBuffer grad_out[kInputs];  // host API only: gradients before download

@@ -60,8 +60,7 @@ void upload_normalized(DeviceBuffer& hat, DeviceBuffer& norm, const float* x, in
 void similarity(float* out, const SimilarityParams& p) {
   const int64_t row_blocks = padded_rows(p.rows) / kBlockRows, col_blocks = padded_rows(p.cols) / kBlockRows;
   if (col_blocks > 65535)
-    throw invalid_parameter(ErrorKind::Range, "cols", "at most " + std::to_string(65535 * kBlockRows) + " on the GPU",
-                            std::to_string(p.cols));
+    throw bad_argument(ErrorKind::Range, "cols", "at most " + std::to_string(65535 * kBlockRows) + " on the GPU");
   DeviceBuffer a, b, na, nb, result;
   Stream stream;
   upload_normalized(a, na, p.a, p.rows, p.dim, p.normalize, stream.get());

@@ -77,17 +77,6 @@ __device__ __forceinline__ float tile_logit(float c, int a, int b, int64_t i, in
   return c * args.inv_tau;
 }
 
-// Merges a (max, sum) pair into a running one; an all-masked pair (max = -inf) is skipped.
-__device__ __forceinline__ void lse_merge_into(float& run_max, float& run_sum, float m, float s) {
-  if (m == kNegInf) return;
-  if (m > run_max) {
-    run_sum = run_sum * expf(run_max - m) + s;  // expf(-inf) = 0 on the first merge
-    run_max = m;
-  } else {
-    run_sum += s * expf(m - run_max);
-  }
-}
-
 __device__ __forceinline__ void walk_range(const TileArgs& args, int split, int& begin, int& end) {
   begin = split * args.per_split;
   end = begin + args.per_split;
@@ -144,7 +133,10 @@ __global__ void __launch_bounds__(kTileThreads, E::kMinBlocks) lse_tiles_kernel(
         const int b = lane + 32 * q;
         const int64_t j = walk0 + b;
         z[q] = tile_logit(sm.S[a * kLdS + b], a, b, i, j, args, sm, term.margin != 0);
-        if (job.positive && i == j && i < args.batch) job.positive[i] = z[q];
+        if (i == j) {  // the positive is kept apart: recorded, and out of the statistics
+          if (job.positive && i < args.batch) job.positive[i] = z[q];
+          z[q] = kNegInf;
+        }
         m = fmaxf(m, z[q]);
       }
       m = warp_max(m);
@@ -153,7 +145,7 @@ __global__ void __launch_bounds__(kTileThreads, E::kMinBlocks) lse_tiles_kernel(
 #pragma unroll
       for (int q = 0; q < 4; ++q) s += tile_exp<E>(z[q] - m);
       s = warp_sum(s);
-      if (lane == 0) lse_merge_into(sm.run_max[a], sm.run_sum[a], m, s);
+      if (lane == 0) math::lse_merge<float>(sm.run_max[a], sm.run_sum[a], m, s);
     }
     __syncthreads();
   }
@@ -212,6 +204,7 @@ __global__ void __launch_bounds__(kTileThreads, E::kMinBlocks) grad_tiles_kernel
       constexpr bool kInPlace = sizeof(G) == sizeof(float);
       const bool has_own = term.lse_own != nullptr, has_walk = term.lse_walk != nullptr;
       const bool margin = term.margin != 0;
+      const auto exp_fn = [](float x) { return tile_exp<E>(x); };
       G* gt = E::g_tile(sm.S, sm.stage);
       __nv_bfloat162 packed[16][2];
       float local = 0.0f;
@@ -226,12 +219,13 @@ __global__ void __launch_bounds__(kTileThreads, E::kMinBlocks) grad_tiles_kernel
           const float z = tile_logit(sm.S[a * kLdS + b], a, b, i, j, args, sm, margin);
           float g = 0.0f;
           if (z != kNegInf && i < args.batch) {
-            float e = 0.0f;
-            if (has_own) e += tile_exp<E>(z - sm.lse_own[a]);
-            if (has_walk) e += tile_exp<E>(z - sm.lse_walk[b]);
-            g = term.scale * e;
-            if (i == j) g -= term.scale * term.ndir;
-            local += g * z;
+            if (i == j)
+              g = term.positive_grad[i];
+            else if (has_own && has_walk)
+              g = math::fused_grad(z, sm.lse_own[a], sm.lse_walk[b], term.scale, exp_fn);
+            else
+              g = math::softmax_grad(z, has_own ? sm.lse_own[a] : sm.lse_walk[b], term.scale, exp_fn);
+            local += math::dtau_term(g, z);
           }
           if constexpr (kInPlace) {
             gt[a * E::LDG + b] = E::to_g(g);
@@ -277,16 +271,13 @@ __global__ void lse_merge_kernel(const MergeArgs args) {
   const int j = blockIdx.y;
   const float* pm = args.part_max[j];
   const float* ps = args.part_sum[j];
-  float* lse = args.lse[j];
+  math::LseState* others = args.others[j];
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < args.bp;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    if (i >= args.batch) {
-      lse[i] = 0.0f;
-      continue;
-    }
-    float m = kNegInf, s = 0.0f;
-    for (int k = 0; k < args.nsplit; ++k) lse_merge_into(m, s, pm[k * args.bp + i], ps[k * args.bp + i]);
-    lse[i] = m + logf(s);
+    math::LseState s = math::lse_empty();
+    if (i < args.batch)
+      for (int k = 0; k < args.nsplit; ++k) math::lse_merge(s, pm[k * args.bp + i], ps[k * args.bp + i]);
+    others[i] = s;
   }
 }
 

@@ -1,14 +1,18 @@
 // The two tile kernels of the loss (the GPU side of cpu/softmax_tiles) and their small
-// follow-up kernels. Both kernels run a list of *jobs*; a job owns a set of rows ("own",
-// 128 per CTA) and walks every row block of another set ("walk"), recomputing the logit
-// tile z = S / tau of each pair on the fly (never a B x B buffer):
+// follow-up kernels, on the math of ../loss_math.h (docs/math.md §3-§4). Both kernels run
+// a list of *jobs*; a job owns a set of rows ("own", 128 per CTA) and walks every row
+// block of another set ("walk"), recomputing the logit tile z = S / tau of each pair on
+// the fly (never a B x B buffer):
 //
-//   lse_tiles   per own row, the online log-sum-exp (running max, sum) of its logits,
-//               over the walked blocks of its split; partials per split, merged by
-//               lse_merge in split order.
+//   lse_tiles   per own row, the online log-sum-exp (running max, sum) of its logits
+//               other than the positive (kept apart, docs/math.md §3.1: recorded, -inf
+//               in the statistics), over the walked blocks of its split; partials per
+//               split, merged by lse_merge in split order.
 //               jobs: (Q^; M^) row stats of L_qm, (Q^; V^) of L_v, (Q^; T^) of L_t, and
 //               (M^; Q^) = the column stats of L_mq (the transposed problem).
-//   grad_tiles  per tile, G = dL/dz from the statistics, then dOwn += G Walk:
+//   grad_tiles  per tile, G = dL/dz: off the diagonal from the full log-sum-exps, on it
+//               the positives' gradients computed per row in double (loss.cu's
+//               finish_rows); then dOwn += G Walk:
 //               jobs: (Q^; M^, V^, T^) -> dQ^ (and sum G z for dL/dtau),
 //                     (M^; Q^) -> dM^, (V^; Q^) -> dV^, (T^; Q^) -> dT^.
 //
@@ -20,6 +24,7 @@
 
 #include <cstdint>
 
+#include "../loss_math.h"
 #include "common.cuh"
 
 namespace mbvr::cuda {
@@ -31,12 +36,15 @@ constexpr int kMaxTerms = 3;
 struct TileTerm {
   const void* own = nullptr;   // own rows: float (fp32/tf32) or bf16 (bf16), pitch Dp
   const void* walk = nullptr;  // walked rows, same type
-  // grad_tiles: g = scale * (exp(z - lse_own[a]) + exp(z - lse_walk[b]) - ndir * [a == b]);
-  // a null lse drops its softmax. Both arrays have Bp entries.
+  // grad_tiles, off the diagonal: g = scale * (e^(z - lse_own[a]) + e^(z - lse_walk[b])),
+  // the full log-sum-exps of the soft-maxes the entry belongs to (math::fused_grad; a null
+  // lse drops its soft-max: math::softmax_grad). Both arrays have Bp entries.
   const float* lse_own = nullptr;
   const float* lse_walk = nullptr;
+  // On the diagonal: the positive's dL/dz per own row (Bp entries; the MS share included
+  // for the fused term), from finish_rows.
+  const float* positive_grad = nullptr;
   float scale = 0;  // weight / B
-  float ndir = 0;   // softmaxes the positive belongs to (1 or 2)
   int margin = 0;   // 1: the fused term (the margin lowers the diagonal)
 };
 
@@ -92,11 +100,12 @@ struct TileMath {
 };
 TileMath choose_tile_math(Precision requested, double temperature, int64_t dim);
 
-// lse[j][i] = merge over splits of (part_max, part_sum)[j]: max + log(sum); 0 for padded rows.
+// others[j][i] = the merge over splits, in split order, of (part_max, part_sum)[j]: the
+// statistics of row i's entries other than its positive; empty for padded rows.
 struct MergeArgs {
   const float* part_max[kMaxJobs] = {};
   const float* part_sum[kMaxJobs] = {};
-  float* lse[kMaxJobs] = {};
+  math::LseState* others[kMaxJobs] = {};
   int njobs = 0;
   int nsplit = 1;
   int64_t batch = 0, bp = 0;
