@@ -1,0 +1,168 @@
+// No silent answer at the edges: every finite input gets the right result (as the
+// float64 reference computes it) or a RangeError that names the argument responsible -
+// on every function. Unknown option names are a TypeError that names them.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  mbvrLoss,
+  mbvrLossSync,
+  modalityBalance,
+  referenceLoss,
+  retrievalMetrics,
+  scoreSeparation,
+  shuffledLogits,
+  similarity,
+  topK,
+} from '../src/index';
+import type { MbvrInputs, MbvrOptions } from '../src/types';
+import { backend, hasNonFinite, precision, randomCase, relativeError, rng, scalarError, suiteSeed, tolerance } from './helpers';
+
+function throwsExactly(fn: () => unknown, Kind: typeof Error, message: string | RegExp): void {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof Kind, `expected ${Kind.name}, got ${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`);
+    if (typeof message === 'string') assert.equal((error as Error).message, message);
+    else assert.match((error as Error).message, message);
+    return true;
+  });
+}
+
+const F32_MAX = 3.4028234663852886e38;
+
+/** Rows of an input scaled to the edges of float32: near its largest value, and tiny. */
+function scaleRows(x: Float32Array, dim: number, random: () => number): void {
+  const rows = x.length / dim;
+  for (let i = 0; i < rows; i++) {
+    const pick = random();
+    if (pick > 0.3) continue;
+    // Largest entry at F32_MAX, or entries of about 1e-35 (near the subnormals).
+    let largest = 0;
+    for (let d = 0; d < dim; d++) largest = Math.max(largest, Math.abs(x[i * dim + d]));
+    const s = pick < 0.15 ? F32_MAX / largest : 1e-35 / largest;
+    for (let d = 0; d < dim; d++) x[i * dim + d] = Math.fround(x[i * dim + d] * s);
+  }
+}
+
+describe('finite values at the edges of float32 (normalize: true)', () => {
+  it('rows near +-3.4e38 and near 1e-35 in every input give the reference result', () => {
+    const random = rng(suiteSeed + 900);
+    for (let trial = 0; trial < 4; trial++) {
+      const c = randomCase(random, 40 + trial * 30, 24, 1 + (trial % 3));
+      for (const x of [c.query, c.fused, c.visual, c.text]) scaleRows(x, c.dim, random);
+      scaleRows(c.shuffled, c.dim, random);
+      const options: MbvrOptions = { backend, precision, temperature: 0.07, margin: 0.1 };
+      const out = mbvrLossSync(c, options);
+      const ref = referenceLoss(c as Parameters<typeof referenceLoss>[0], options);
+      assert.ok(Number.isFinite(out.loss), `trial ${trial}: loss ${out.loss}`);
+      assert.ok(scalarError(out.loss, ref.loss) < tolerance, `trial ${trial}: loss ${out.loss} vs ${ref.loss}`);
+      for (const key of ['query', 'fused', 'visual', 'text', 'shuffled'] as const) {
+        const g = out.grads[key]!;
+        assert.ok(!hasNonFinite(g), `trial ${trial}: grads.${key} not finite`);
+        // dL/dx scales as 1/||x||: compare ||x_i|| * dL/dx_i, so every row weighs alike.
+        const x = c[key];
+        const scaled = (v: ArrayLike<number>) => {
+          const out64 = new Float64Array(v.length);
+          for (let i = 0; i < v.length / c.dim; i++) {
+            let n = 0;
+            for (let d = 0; d < c.dim; d++) n += x[i * c.dim + d] ** 2;
+            for (let d = 0; d < c.dim; d++) out64[i * c.dim + d] = v[i * c.dim + d] * Math.sqrt(n);
+          }
+          return out64;
+        };
+        const err = relativeError(scaled(g), scaled(ref.grads[key]!));
+        assert.ok(err < tolerance, `trial ${trial}: grads.${key} relative error ${err.toExponential(2)}`);
+      }
+    }
+  });
+
+  it('similarity and shuffledLogits of rows near 3.4e38 are the cosines', () => {
+    const a = Float32Array.from([F32_MAX, 0, 0, F32_MAX * 0.5, F32_MAX * 0.5, 0]);
+    const s = similarity(a, a, { rows: 2, cols: 2, dim: 3, temperature: 1 });
+    assert.deepEqual(Array.from(s).map((v) => Math.round(v * 1e6) / 1e6), [1, 0.707107, 0.707107, 1]);
+    const z = shuffledLogits(a, a, { batch: 2, dim: 3, temperature: 1 });
+    assert.deepEqual(Array.from(z).map((v) => Math.round(v * 1e6) / 1e6), [1, 1]);
+  });
+});
+
+describe('settings whose results float32 cannot hold are a RangeError naming the argument', () => {
+  const c = randomCase(rng(suiteSeed + 901), 8, 4, 1);
+  const inputs = (): MbvrInputs => ({ ...c });
+  const cases: Array<[string, MbvrOptions, RegExp]> = [
+    ['temperature 1e-35', { temperature: 1e-35 }, /^Expected at least 1.00e-30 \(the logits \(\|cosine\| \+ \|margin\|\) \/ temperature must stay below 1e\+30\) for temperature but received 1e-35 of type number$/],
+    ['temperature 1e-308', { temperature: 1e-308 }, /for temperature but received 1e-308 of type number$/],
+    ['alpha 1e38', { alpha: 1e38 }, /^Expected at most .* \(heavier weights give gradients float32 cannot hold at this temperature\) for alpha but received 1e\+38 of type number$/],
+    ['gamma 1e38', { gamma: 1e38 }, /for gamma but received 1e\+38 of type number$/],
+    ['margin 1e38', { margin: 1e38 }, /^Expected \|margin\| \/ temperature below 1e\+30 \(a margin lowers a cosine: it is of order 1\) for margin but received 1.00e\+38 with temperature 0.05$/],
+    ['margin -1e38', { margin: -1e38 }, /for margin but received 1.00e\+38 with temperature/],
+    ['per-row margin 1e38', { margin: Float32Array.from({ length: 8 }, (_, i) => (i === 3 ? 1e38 : 0)) }, /for margin but received 1.00e\+38/],
+    ['margin 1e38, normalize false: blames the margin, not the rows', { margin: 1e38, normalize: false }, /for margin but received/],
+  ];
+  for (const [what, options, message] of cases)
+    it(what, async () => {
+      throwsExactly(() => mbvrLossSync(inputs(), { backend, ...options }), RangeError, message);
+      await assert.rejects(mbvrLoss(inputs(), { backend, ...options }), (e: unknown) => e instanceof RangeError && message.test((e as Error).message));
+    });
+
+  it('rows whose dot products overflow without normalisation name the inputs', () => {
+    const big = c.fused.map((v) => v * 1e20);
+    throwsExactly(
+      () => mbvrLossSync({ ...inputs(), fused: big, query: c.query.map((v) => v * 1e20) }, { backend, normalize: false }),
+      RangeError,
+      /^Expected rows whose dot products divided by temperature stay below 1e\+30 when normalize is false \(pass normalize: true or rescale the rows\) for query and fused but received row norms up to/,
+    );
+    throwsExactly(
+      () => similarity(big, big, { rows: 8, cols: 8, dim: 4, normalize: false }),
+      RangeError,
+      /for a and b but received row norms up to/,
+    );
+    throwsExactly(
+      () => shuffledLogits(big, big, { batch: 8, dim: 4, normalize: false }),
+      RangeError,
+      /for query and shuffled but received row norms up to/,
+    );
+    throwsExactly(() => topK(big, big, { rows: 8, cols: 8, dim: 4, k: 2, normalize: false }), RangeError, /for queries and gallery but received/);
+    throwsExactly(
+      () => retrievalMetrics(big, big, { rows: 8, cols: 8, dim: 4, targets: new Int32Array(8), normalize: false }),
+      RangeError,
+      /for queries and gallery but received/,
+    );
+  });
+
+  it('every function refuses NaN and infinity, naming the input and the index', () => {
+    const nan = c.fused.slice();
+    nan[5] = NaN;
+    const inf = c.fused.slice();
+    inf[2] = -Infinity;
+    throwsExactly(() => similarity(c.query, nan, { rows: 8, cols: 8, dim: 4 }), RangeError, 'Expected finite numbers for b but received NaN at index 5');
+    throwsExactly(() => shuffledLogits(inf, c.shuffled, { batch: 8, dim: 4 }), RangeError, 'Expected finite numbers for query but received -Infinity at index 2');
+    throwsExactly(() => topK(c.query, nan, { rows: 8, cols: 8, dim: 4, k: 1 }), RangeError, 'Expected finite numbers for gallery but received NaN at index 5');
+    throwsExactly(() => modalityBalance({ batch: 8, dim: 4, visual: inf, text: c.text, fused: c.fused }), RangeError, 'Expected finite numbers for visual but received -Infinity at index 2');
+    throwsExactly(() => scoreSeparation({ batch: 8, dim: 4, query: c.query, fused: c.fused, shuffled: nan.subarray(0, 32) }), RangeError, 'Expected finite numbers for shuffled but received NaN at index 5');
+  });
+});
+
+describe('argument names and kinds', () => {
+  const c = randomCase(rng(suiteSeed + 902), 6, 4, 1);
+  it('an unknown option is a TypeError that names it (and the likely intended one)', async () => {
+    const message = "Expected one of the options temperature, alpha, beta, gamma, margin, labels, normalize, grads, backend, precision, threads, logitCacheBytes, comm (did you mean 'temperature'?) for options.temprature but received 5 of type number";
+    throwsExactly(() => mbvrLossSync(c, { temprature: 5 } as never), TypeError, message);
+    await assert.rejects(mbvrLoss(c, { temprature: 5 } as never), (e: unknown) => e instanceof TypeError && (e as Error).message === message);
+    throwsExactly(() => mbvrLossSync(c, { Alpha: 1 } as never), TypeError, /\(did you mean 'alpha'\?\) for options.Alpha/);
+    throwsExactly(() => mbvrLossSync(c, { foo: 1 } as never), TypeError, /^Expected one of the options .*comm for options.foo but received 1 of type number$/);
+    throwsExactly(() => similarity(c.query, c.fused, { rows: 6, cols: 6, dim: 4, temprature: 1 } as never), TypeError, /for options.temprature/);
+    throwsExactly(() => topK(c.query, c.fused, { rows: 6, cols: 6, dim: 4, k: 1, normalise: false } as never), TypeError, /\(did you mean 'normalize'\?\) for options.normalise/);
+    // An option explicitly undefined is the same as absent.
+    assert.ok(Number.isFinite(mbvrLossSync(c, { temperature: undefined }).loss));
+  });
+
+  it("a Proxy of a Float32Array is named as such, not V8's 'incompatible receiver'", () => {
+    const proxy = new Proxy(c.query, {});
+    throwsExactly(() => mbvrLossSync({ ...c, query: proxy }), TypeError, 'Expected a Float32Array or a tensor { data, shape } for query but received a Proxy of a Float32Array (pass the array itself)');
+    throwsExactly(() => similarity(proxy, c.fused, { rows: 6, cols: 6, dim: 4 }), TypeError, /for a but received a Proxy of a Float32Array/);
+  });
+
+  it('logitCacheBytes takes any whole number of bytes, 2^60 included', () => {
+    const a = mbvrLossSync(c, { logitCacheBytes: 2 ** 60 });
+    const b = mbvrLossSync(c, { logitCacheBytes: 0 });
+    assert.equal(a.loss, b.loss);
+  });
+});
