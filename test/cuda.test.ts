@@ -62,6 +62,28 @@ describe('CUDA on a GPU', { skip: noGpu }, () => {
     });
   }
 
+  // The case the earlier tiles (positives inside their log-sum-exp) got 0.2-0.4 wrong;
+  // test/numerics.test.ts runs the same on the host path with MBVR_TEST_BACKEND=cuda.
+  for (const precision of ['fp32', 'tf32', 'bf16'] as const) {
+    it(`confident soft-maxes on the device session (${precision}, tau 0.02, near-duplicate positives)`, () => {
+      const B = 256, D = 128;
+      const c = randomCase(rng(suiteSeed + 503), B, D, 1);
+      for (const x of [c.fused, c.visual, c.text]) for (let e = 0; e < x.length; e++) x[e] = 0.95 * c.query[e] + 0.31 * x[e];
+      const options = { temperature: 0.02, precision };
+      const session = new CudaSession();
+      const t = Object.fromEntries(
+        (['query', 'fused', 'visual', 'text', 'shuffled'] as const).map((k) => [k, CudaTensor.from(c[k], { rows: B, dim: D })]),
+      ) as unknown as Parameters<CudaSession['lossSync']>[0];
+      const out = session.lossSync(t, options);
+      const ref = referenceLoss(c, options);
+      const bound = Math.max(tolerance[precision], 1e-4);
+      assert.ok(scalarError(out.loss, ref.loss) < bound);
+      for (const key of ['query', 'fused', 'visual', 'text', 'shuffled'] as const)
+        assert.ok(relativeError(out.grads![key]!.download(), ref.grads[key]!) < bound, `grads.${key}`);
+      session.dispose();
+    });
+  }
+
   it('GPU out of memory is an Error, and the next call works', () => {
     assert.throws(() => CudaTensor.zeros(2 ** 31, 1024), (e: unknown) => e instanceof Error && /GPU out of memory/.test((e as Error).message));
     const c = randomCase(rng(suiteSeed + 502), 64, 16, 1);
