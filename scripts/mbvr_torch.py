@@ -73,6 +73,13 @@ def mbvr_loss(query, fused, visual=None, text=None, shuffled=None, *, temperatur
     tau = temperature
     b = query.shape[0]
     device = query.device
+    needed = [("fused", fused, True), ("visual", visual, alpha > 0), ("text", text, beta > 0)]
+    for name, x, used in [("query", query, True)] + needed:
+        if used and (x is None or x.dim() != 2 or x.shape != query.shape):
+            raise ValueError(f"{name} must be a (B, D) tensor of the query's shape when used")
+    if gamma > 0 and (shuffled is None or shuffled.dim() != 3 or shuffled.shape[0] != b
+                      or shuffled.shape[2] != query.shape[1] or shuffled.shape[1] < 1):
+        raise ValueError("shuffled must be a (B, K, D) tensor, K >= 1, when gamma > 0")
 
     def hat(x):  # docs/math.md §1: x / max(||x||, 1e-12), as F.normalize
         return F.normalize(x, dim=-1, eps=NORM_EPS) if normalize else x
@@ -150,7 +157,9 @@ def evaluate(meta, x, positives_apart=True, device="cpu"):
     """Loss, terms, dL/dtau and the gradient of every input (float64 autograd): a dict of
     floats and float64 tensors named as case_io.h's outputs."""
     keys = ["query", "fused", "visual", "text", "shuffled"]
-    t = {k: x[k].to(device=device, dtype=torch.float64).requires_grad_(True) for k in keys}
+    shapes = {k: (meta["B"], meta["D"]) for k in keys}
+    shapes["shuffled"] = (meta["B"], meta["K"], meta["D"])
+    t = {k: x[k].to(device=device, dtype=torch.float64).reshape(shapes[k]).requires_grad_(True) for k in keys}
     tau = torch.tensor(meta["tau"], dtype=torch.float64, device=device, requires_grad=True)
     if meta["margin_mode"] == 2:
         margin = x["margin"].to(device=device, dtype=torch.float64)
