@@ -19,7 +19,16 @@ import { referenceLoss, type ReferenceResult } from '../src/reference';
 import type { MbvrOptions } from '../src/types';
 import { GRAD_KEYS, randInt, randomOptions, randomRows, relativeError, rng, suiteSeed, type Random } from './helpers';
 
-const ROOT = path.join(__dirname, '..');
+// The repository root: the folder above that holds the sources this test runs (the GPU
+// machine runs a compiled copy of the suite from .device/suite/test).
+function findRoot(): string | undefined {
+  for (let dir = path.join(__dirname, '..'); ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'scripts/mbvr_torch.py')) && fs.existsSync(path.join(dir, 'cpp/cuda/dev/reference64_main.cpp')))
+      return dir;
+    if (path.dirname(dir) === dir) return undefined;
+  }
+}
+const ROOT = findRoot() ?? '';
 const PYTHON = '/usr/bin/python3';
 const BOUND = 1e-9;
 
@@ -179,12 +188,14 @@ function compare(label: string, out: Evaluation, ref: ReferenceResult): void {
 // ---- the tools -----------------------------------------------------------------------
 
 function torchMissing(): string | false {
+  if (!ROOT) return 'scripts/mbvr_torch.py not found above this test: PyTorch check skipped';
   const r = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
   if (r.error) return `${PYTHON} not found: PyTorch check skipped`;
   return r.status === 0 ? false : `${PYTHON} cannot import torch (apt-get install python3-torch): PyTorch check skipped`;
 }
 
 function gppMissing(): string | false {
+  if (!ROOT) return 'cpp/cuda/dev/reference64_main.cpp not found above this test: the harness reference check skipped';
   const r = spawnSync('g++', ['--version'], { encoding: 'utf8' });
   return r.error || r.status !== 0 ? 'g++ not found: the harness reference check skipped' : false;
 }
