@@ -84,13 +84,15 @@ def mbvr_loss(query, fused, visual=None, text=None, shuffled=None, *, temperatur
     def hat(x):  # docs/math.md §1: x / max(||x||, 1e-12), as F.normalize
         return F.normalize(x, dim=-1, eps=NORM_EPS) if normalize else x
 
+    def eye():  # made only where needed: the benchmarks' plain form allocates no extra B x B
+        return torch.eye(b, dtype=torch.bool, device=device)
+
     q, m = hat(query), hat(fused)
-    eye = torch.eye(b, dtype=torch.bool, device=device)
     # Entries left out of the plain soft-maxes (duplicates), and of the "others" (also the positive).
-    dup = None
-    if labels is not None:
-        dup = (labels[:, None] == labels[None, :]) & ~eye
-    apart = eye if dup is None else eye | dup
+    dup = None if labels is None else (labels[:, None] == labels[None, :]) & ~eye()
+    apart = None
+    if positives_apart:
+        apart = eye() if dup is None else eye() | dup
 
     def term(z, dim):
         """Mean over the soft-maxes along `dim` (1: one per row, 0: one per column) of
@@ -105,7 +107,7 @@ def mbvr_loss(query, fused, visual=None, text=None, shuffled=None, *, temperatur
     if torch.is_tensor(margin):
         c = c - torch.diag(margin.to(c.dtype))
     elif margin != 0:
-        c = c - margin * eye.to(c.dtype)  # (a bool eye would make the product float32)
+        c = c - margin * eye().to(c.dtype)  # (a bool eye would make the product float32)
     z = c / tau
     zero = torch.zeros((), dtype=z.dtype, device=device)
     terms = {"qm": term(z, 1), "mq": term(z, 0), "v": zero, "t": zero, "ms": zero}
