@@ -1,9 +1,10 @@
-"""The MBVR loss of SPEC section 2 in PyTorch (autograd), for bench/compare-torch-cpu.ts.
+"""The MBVR loss (docs/math.md §2) in PyTorch autograd, for bench/compare-torch-cpu.ts.
 
-The straightforward PyTorch formulation: normalize, full B x B logit matrices, cross
-entropy in both directions for the fused term, one direction for visual and text, and the
-modality-shuffled term as a (K+1)-way softmax with the positive first; backward through
-autograd. Labels (duplicates) are masked with -inf off the diagonal.
+The straightforward PyTorch formulation, the plain form of scripts/mbvr_torch.py (the
+project's one PyTorch formulation): normalize, full B x B logit matrices, logsumexp minus
+the positive in both directions for the fused term, one direction for visual and text,
+and the modality-shuffled term as a (K+1)-way softmax with the positive first; backward
+through autograd. tau = 0.05 (or the command's "temperature"), no labels or margin.
 
 Run as a server: reads one JSON command per stdin line, answers one JSON line.
   {"cmd": "run", "batch": B, "dim": D, "k": K, "threads": T, "reps": R, "seed": S,
@@ -13,34 +14,20 @@ Each command builds its inputs fresh; peak RSS growth is VmHWM after the first c
 minus VmRSS before it, so run one size per process for a clean number (the bench does).
 """
 import json
+import os
 import sys
 import time
 
 import torch
-import torch.nn.functional as F
+
+# The formulation lives in scripts/ beside its other users.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+from mbvr_torch import mbvr_loss as _mbvr_loss  # noqa: E402
 
 
-def mbvr_loss(q, m, v, t, s, tau=0.05, alpha=1.0, beta=1.0, gamma=1.0, margin=0.0, labels=None):
-    """q, m, v, t: (B, D); s: (B, K, D). Returns the scalar loss."""
-    q, m, v, t = (F.normalize(x, dim=-1) for x in (q, m, v, t))
-    s = F.normalize(s, dim=-1)
-    b = q.shape[0]
-    eye = torch.eye(b, dtype=torch.bool)
-    z = (q @ m.T - margin * eye) / tau
-    zv = (q @ v.T) / tau
-    zt = (q @ t.T) / tau
-    if labels is not None:
-        dup = (labels[:, None] == labels[None, :]) & ~eye
-        z, zv, zt = (x.masked_fill(dup, float("-inf")) for x in (z, zv, zt))
-    target = torch.arange(b)
-    l_qm = F.cross_entropy(z, target)
-    l_mq = F.cross_entropy(z.T, target)
-    l_v = F.cross_entropy(zv, target)
-    l_t = F.cross_entropy(zt, target)
-    zs = torch.einsum("bd,bkd->bk", q, s) / tau
-    ms = torch.cat([z.diagonal()[:, None], zs], dim=1)
-    l_ms = F.cross_entropy(ms, torch.zeros(b, dtype=torch.long))
-    return l_qm + l_mq + alpha * l_v + beta * l_t + gamma * l_ms
+def mbvr_loss(q, m, v, t, s, tau=0.05):
+    """q, m, v, t: (B, D); s: (B, K, D). Returns the scalar loss (the plain form)."""
+    return _mbvr_loss(q, m, v, t, s, temperature=tau, positives_apart=False)[0]
 
 
 def status_kib(field):

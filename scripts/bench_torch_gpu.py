@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """PyTorch eager baseline of the MBVR loss on the GPU, and the side-by-side table.
 
-The whole loss (fused both directions + visual + text + one shuffled negative per query,
-normalised rows, tau = 0.05) forward and backward through autograd, as
-shared/gpu/README.md measured it: median of 20 steps timed with CUDA events, extra
-memory = peak allocated above the inputs. Precisions: fp32 (TF32 off), tf32 (TF32 on),
-bf16 (autocast).
+The whole loss of docs/math.md §2 (fused both directions + visual + text + one shuffled
+negative per query, normalised rows, tau = 0.05, no labels or margin) forward and backward
+through autograd, in the plain form of scripts/mbvr_torch.py (logsumexp - z_pos: what a
+PyTorch user writes, and the form this baseline has always been timed in): median of 20
+steps timed with CUDA events, extra memory = peak allocated above the inputs.
+Precisions: fp32 (TF32 off), tf32 (TF32 on), bf16 (autocast).
 
   python3 scripts/bench_torch_gpu.py --batches 4096,32768 --json out/bench_torch.json
   python3 scripts/bench_torch_gpu.py --table out/bench_torch.json out/bench_mbvr.json \
@@ -20,21 +21,11 @@ PRECISIONS = ["fp32", "tf32", "bf16"]
 
 
 def mbvr_loss_torch(q, m, v, t, s, tau):
-    import torch
-    import torch.nn.functional as F
+    """The loss (one shuffled row per query: s is B x D) by scripts/mbvr_torch.py."""
+    from mbvr_torch import mbvr_loss  # imports torch: not needed for --table
 
-    q, m, v, t, s = (F.normalize(x, dim=-1) for x in (q, m, v, t, s))
-    z = q @ m.T / tau
-    pos = z.diagonal()
-    l_qm = (torch.logsumexp(z, 1) - pos).mean()
-    l_mq = (torch.logsumexp(z, 0) - pos).mean()
-    zv = q @ v.T / tau
-    zt = q @ t.T / tau
-    l_v = (torch.logsumexp(zv, 1) - zv.diagonal()).mean()
-    l_t = (torch.logsumexp(zt, 1) - zt.diagonal()).mean()
-    zs = (q * s).sum(-1, keepdim=True) / tau
-    l_ms = (torch.logsumexp(torch.cat([pos[:, None], zs], 1), 1) - pos).mean()
-    return l_qm + l_mq + l_v + l_t + l_ms
+    loss, _ = mbvr_loss(q, m, v, t, s[:, None, :], temperature=tau, positives_apart=False)
+    return loss
 
 
 def bench(batch, dim, precision, steps):

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Float64 PyTorch autograd cross-check of mbvr's loss and every gradient.
 
-For each configuration: random float32 inputs are written to a folder, the harness
-(cpp/cuda/dev/check_kernels --io DIR) computes the loss with mbvr at each precision and
-writes its outputs there, and this script compares them with a float64 autograd
-evaluation of SPEC section 2 (on the GPU when torch sees one). Relative error
-||out - ref|| / ||ref|| per output; limits 1e-5 (fp32, cpu), 2e-3 (tf32), 2e-2 (bf16).
+For each configuration: random float32 inputs are written to a case folder (the format
+of cpp/cuda/dev/case_io.h), the harness (cpp/cuda/dev/check_kernels --io DIR) computes
+the loss with mbvr at each precision and writes its outputs there, and this script
+compares them with a float64 autograd evaluation of docs/math.md section 2 by the
+project's PyTorch formulation (scripts/mbvr_torch.py, positives kept apart as in §3.1;
+on the GPU when torch sees one). Relative error ||out - ref|| / ||ref|| per output;
+limits (docs/math.md §5) 1e-5 (fp32, cpu), 2e-3 (tf32), 2e-2 (bf16).
 
   python3 scripts/torch_reference.py --bin build-dev/check_kernels \
       --precisions fp32,tf32,bf16 --json out/torch_reference.json
@@ -22,12 +24,12 @@ import tempfile
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from mbvr_torch import GRAD_NAMES as GRADS, evaluate
 
 LIMITS = {"cpu": 1e-5, "fp32": 1e-5, "tf32": 2e-3, "bf16": 2e-2}
-GRADS = ["d_query", "d_fused", "d_visual", "d_text", "d_shuffled"]
 
-# Random unit-scale rows as in SPEC section 4; `corr` ties each positive to its query a
+# Random unit-scale rows (docs/math.md §5: the accuracy bounds hold for those); `corr` ties each positive to its query a
 # little (corr / tau stays well below saturation, so gradients are not ~0 by cancellation).
 CONFIGS = [
     dict(name="B1 D8", B=1, D=8, K=1, tau=0.05, corr=0.1, seed=1),
@@ -40,7 +42,8 @@ CONFIGS = [
 
 
 def full(cfg):
-    c = dict(K=1, tau=0.05, alpha=1.0, beta=1.0, gamma=1.0, normalize=1, labels=0, margin_mode=0, corr=0.0, seed=0)
+    c = dict(K=1, tau=0.05, alpha=1.0, beta=1.0, gamma=1.0, normalize=1, labels=0, margin_mode=0, margin=0.2,
+             corr=0.0, seed=0)
     c.update(cfg)
     return c
 
@@ -67,53 +70,16 @@ def make_inputs(c):
 
 
 def torch_reference(c, x, device):
-    """Loss, terms and gradients (float64 autograd) of SPEC section 2."""
-    B, D, K = c["B"], c["D"], c["K"]
-    t = {k: torch.tensor(x[k], dtype=torch.float64, device=device, requires_grad=True)
-         for k in ["query", "fused", "visual", "text", "shuffled"]}
-    tau = torch.tensor(c["tau"], dtype=torch.float64, device=device, requires_grad=True)
-    if c["normalize"]:
-        q, m, v, tt, s = (F.normalize(t[k], dim=-1, eps=1e-12) for k in ["query", "fused", "visual", "text", "shuffled"])
-    else:
-        q, m, v, tt, s = (t[k] for k in ["query", "fused", "visual", "text", "shuffled"])
-    eye = torch.eye(B, dtype=torch.bool, device=device)
-    if c["labels"]:
-        lab = torch.tensor(x["labels"], device=device)
-        masked = (lab[:, None] == lab[None, :]) & ~eye
-    else:
-        masked = torch.zeros(B, B, dtype=torch.bool, device=device)
-    if c["margin_mode"] == 2:
-        delta = torch.tensor(x["margin"], dtype=torch.float64, device=device)
-    else:
-        delta = torch.full((B,), 0.2 if c["margin_mode"] == 1 else 0.0, dtype=torch.float64, device=device)
-
-    z = (q @ m.T - torch.diag(delta)) / tau
-    zm = z.masked_fill(masked, float("-inf"))
-    pos = z.diagonal()
-    terms = {"qm": (torch.logsumexp(zm, 1) - pos).mean(), "mq": (torch.logsumexp(zm, 0) - pos).mean()}
-    zero = torch.zeros((), dtype=torch.float64, device=device)
-    terms["v"], terms["t"], terms["ms"] = zero, zero, zero
-    if c["alpha"] > 0:
-        zv = (q @ v.T / tau).masked_fill(masked, float("-inf"))
-        terms["v"] = (torch.logsumexp(zv, 1) - zv.diagonal()).mean()
-    if c["beta"] > 0:
-        zt = (q @ tt.T / tau).masked_fill(masked, float("-inf"))
-        terms["t"] = (torch.logsumexp(zt, 1) - zt.diagonal()).mean()
-    if c["gamma"] > 0:
-        zs = torch.einsum("id,ikd->ik", q, s.view(B, K, D)) / tau
-        terms["ms"] = (torch.logsumexp(torch.cat([pos[:, None], zs], 1), 1) - pos).mean()
-    loss = terms["qm"] + terms["mq"] + c["alpha"] * terms["v"] + c["beta"] * terms["t"] + c["gamma"] * terms["ms"]
-    loss.backward()
-    out = {"loss": loss.item(), **{k: float(v) for k, v in terms.items()}, "dtau": tau.grad.item()}
-    for name, key in zip(GRADS, ["query", "fused", "visual", "text", "shuffled"]):
-        g = t[key].grad
-        out[name] = (g if g is not None else torch.zeros_like(t[key])).detach().cpu().numpy().ravel()
+    """Loss, terms, dL/dtau and every gradient in float64 (scripts/mbvr_torch.py)."""
+    out = evaluate(c, {k: torch.from_numpy(v) for k, v in x.items()}, positives_apart=True, device=device)
+    for name in GRADS:
+        out[name] = out[name].numpy()
     return out
 
 
 def run_mbvr(binary, c, x, precision, folder):
     with open(os.path.join(folder, "meta.txt"), "w") as f:
-        for key in ["B", "D", "K", "tau", "alpha", "beta", "gamma", "normalize", "labels", "margin_mode"]:
+        for key in ["B", "D", "K", "tau", "alpha", "beta", "gamma", "normalize", "labels", "margin_mode", "margin"]:
             f.write(f"{key} {c[key]!r}\n")
         f.write(f"precision {precision}\n")
     for k, v in x.items():

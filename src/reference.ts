@@ -1,5 +1,10 @@
-// A plain float64 implementation of SPEC section 2: the test oracle. It holds full
-// B x B matrices and makes no attempt at speed; every line follows the definitions.
+// The oracle: docs/math.md §2 (the loss) and §3 (its gradients) evaluated in float64 with
+// plain loops over full B x B matrices, with no attempt at speed; every line follows the
+// definitions. Every other implementation is tested against it (docs/math.md §7): the CPU
+// and CUDA backends by test/loss.test.ts and the rest of the suite, the PyTorch
+// formulation (scripts/mbvr_torch.py) and the CUDA harness's float64 reference
+// (cpp/cuda/dev/reference64.h) by test/transcriptions.test.ts; test/reference.test.ts
+// checks its gradients against finite differences of its own loss.
 import type { MbvrOptions } from './types';
 
 type Vec = Float32Array | Float64Array;
@@ -29,7 +34,7 @@ export interface ReferenceResult {
 
 const EPS = 1e-12;
 
-/** Rows x^ = x / max(||x||, eps) (or x itself), and the divisor used per row. */
+/** Rows x^ = x / max(||x||, eps) (or x itself), and the divisor used per row (docs/math.md §1). */
 function normalizeRows(x: Vec, rows: number, dim: number, normalize: boolean): { hat: Float64Array; div: Float64Array } {
   const hat = new Float64Array(rows * dim);
   const div = new Float64Array(rows).fill(1);
@@ -42,7 +47,10 @@ function normalizeRows(x: Vec, rows: number, dim: number, normalize: boolean): {
   return { hat, div };
 }
 
-/** dL/dx from dL/dx^ through x^ = x / max(||x||, eps). */
+/**
+ * dL/dx from dL/dx^ through x^ = x / max(||x||, eps) (docs/math.md §3.6): the radial
+ * component removed, over ||x||; a clamped row (the divisor the constant eps) only scaled.
+ */
 function normalizeBackward(dhat: Float64Array, hat: Float64Array, div: Float64Array, rows: number, dim: number, normalize: boolean): Float64Array {
   if (!normalize) return dhat;
   const dx = new Float64Array(rows * dim);
@@ -62,9 +70,10 @@ function dot(a: Float64Array, ai: number, b: Float64Array, bi: number, dim: numb
 }
 
 /**
- * One softmax term with its positive at index p: loss = logsumexp(z) - z_p and
- * grad_j = softmax(z)_j - [j == p], in forms that do not cancel when the positive
- * dominates (loss = log1p(others), grad_p = -others / total).
+ * One softmax term with its positive at index p (docs/math.md §3.1): loss =
+ * logsumexp(z) - z_p and grad_j = softmax(z)_j - [j == p], in forms that do not cancel
+ * when the positive dominates (loss = log1p(others), grad_p = -others / total), with the
+ * running max m taken over all entries.
  */
 function positiveSoftmax(z: number[], p: number): { loss: number; grad: number[] } {
   const m = Math.max(...z);
@@ -78,7 +87,7 @@ function positiveSoftmax(z: number[], p: number): { loss: number; grad: number[]
   return { loss, grad: z.map((v, j) => (j === p ? -others / total : Math.exp(v - m) / total)) };
 }
 
-/** The MBVR loss, its terms and every gradient, in float64. */
+/** The MBVR loss (docs/math.md §2), its terms and every gradient (§3), in float64. */
 export function referenceLoss(inputs: ReferenceInputs, options: MbvrOptions = {}): ReferenceResult {
   const B = inputs.batch;
   const D = inputs.dim;
@@ -100,7 +109,8 @@ export function referenceLoss(inputs: ReferenceInputs, options: MbvrOptions = {}
   let dtauSum = 0; // sum over every logit of dL/dz * z
   const terms = { qm: 0, mq: 0, v: 0, t: 0, ms: 0 };
 
-  // Fused logits z_ij = (c(q_i, m_j) - delta_i [i == j]) / tau, and dL/dz for L_qm + L_mq.
+  // Fused logits z_ij = (c(q_i, m_j) - delta_i [i == j]) / tau, and dL/dz for L_qm (rows)
+  // + L_mq (columns) over the allowed sets (docs/math.md §2, §3.2).
   const z = new Float64Array(B * B);
   for (let i = 0; i < B; i++)
     for (let j = 0; j < B; j++) z[i * B + j] = (dot(q.hat, i, m.hat, j, D) - (i === j ? margin(i) : 0)) / tau;
@@ -120,7 +130,8 @@ export function referenceLoss(inputs: ReferenceInputs, options: MbvrOptions = {}
     rows.forEach((i, r) => (gz[i * B + j] += grad[r] / B));
   }
 
-  // L_ms: log(e^{z_ii} + sum_k e^{zs_ik}) - z_ii per row.
+  // L_ms: log(e^{z_ii} + sum_k e^{zs_ik}) - z_ii per row; the positive's gradient joins the
+  // fused diagonal, the negatives' go to q and s (docs/math.md §3.4, §3.5).
   let dshuffled: Float64Array | undefined;
   if (gamma > 0 && inputs.shuffled) {
     const s = normalizeRows(inputs.shuffled, B * K, D, normalize);
@@ -144,6 +155,7 @@ export function referenceLoss(inputs: ReferenceInputs, options: MbvrOptions = {}
   } else if (inputs.shuffled) {
     dshuffled = new Float64Array(inputs.shuffled.length);
   }
+  // Fused logits to rows, and their share of dL/dtau (docs/math.md §3.5, §3.7).
   for (let i = 0; i < B; i++)
     for (let j = 0; j < B; j++) {
       const g = gz[i * B + j];
@@ -155,7 +167,7 @@ export function referenceLoss(inputs: ReferenceInputs, options: MbvrOptions = {}
       }
     }
 
-  // L_v and L_t: one softmax per row over the visual (text) documents.
+  // L_v and L_t: one softmax per row over the visual (text) documents (docs/math.md §3.3).
   const rowTerm = (x: Vec | undefined, weight: number, key: 'v' | 't'): Float64Array | undefined => {
     if (!x) return undefined;
     if (!(weight > 0)) return new Float64Array(x.length);
@@ -189,7 +201,7 @@ export function referenceLoss(inputs: ReferenceInputs, options: MbvrOptions = {}
   const grads: ReferenceResult['grads'] = {
     query: normalizeBackward(dq, q.hat, q.div, B, D, normalize),
     fused: normalizeBackward(dm, m.hat, m.div, B, D, normalize),
-    temperature: -dtauSum / tau,
+    temperature: -dtauSum / tau, // docs/math.md §3.7
   };
   if (dvisual) grads.visual = dvisual;
   if (dtext) grads.text = dtext;

@@ -12,16 +12,17 @@
 //   check_kernels --small            two small cases (for compute-sanitizer)
 //   check_kernels --bench B,B,...    timings only; --json FILE writes them; --big adds one
 //                                    B = 131072 run; --versions 1,2 picks kernel versions
-//   check_kernels --io DIR           runs the loss on DIR's inputs (see torch_reference.py)
-//   check_kernels --cpu-only         the suite through the CPU backend only (no GPU needed):
-//                                    checks the float64 reference itself
+//   check_kernels --io DIR           runs the loss on the case in DIR (format: case_io.h;
+//                                    written by scripts/torch_reference.py)
+//   check_kernels --cpu-only         the suite through the CPU backend only (no GPU needed)
 //
 // The correctness suite runs random configurations (duplicate labels, per-row margins,
 // K > 1, tau = 0.01, normalize off, zero weights with inputs given, partial gradient
 // requests) through the CUDA backend at fp32, tf32 and bf16, with both tile kernel
-// versions, and through the CPU backend; each is compared with a float64 evaluation of
-// SPEC section 2 written out plainly below. Relative error ||out - ref|| / ||ref|| per
-// output; limits 1e-5 (fp32, cpu), 2e-3 (tf32), 2e-2 (bf16). Exit status 1 on failure.
+// versions, and through the CPU backend; each is compared with the float64 reference of
+// reference64.h (docs/math.md sections 2-3 in plain loops; test/transcriptions.test.ts
+// holds it to src/reference.ts). Relative error ||out - ref|| / ||ref|| per output;
+// limits 1e-5 (fp32, cpu), 2e-3 (tf32), 2e-2 (bf16). Exit status 1 on failure.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -36,6 +37,8 @@
 
 #include "cpu/cpu_backend.h"
 #include "cuda/cuda_backend.h"
+#include "cuda/dev/case_io.h"
+#include "cuda/dev/reference64.h"
 #include "cuda/device_tensors.h"
 #include "cuda/softmax_tiles.cuh"
 #include "mbvr.h"
@@ -52,7 +55,8 @@ struct Case {
   int64_t B = 64, D = 32, K = 1;
   double tau = 0.05, alpha = 1, beta = 1, gamma = 1;
   bool normalize = true;
-  int margin_mode = 0;  // 0: none, 1: scalar 0.2, 2: per row in [0, 0.3)
+  int margin_mode = 0;  // 0: none, 1: `margin` for every row, 2: per row in [0, 0.3)
+  double margin = 0.2;
   bool labels = false;  // duplicate labels
   bool want[5] = {true, true, true, true, true};
   bool grads = true;
@@ -64,10 +68,9 @@ struct Case {
   uint64_t seed = 1;
 };
 
-struct Data {
-  vector<float> q, m, v, t, s, margin;
-  vector<int32_t> labels;
-};
+using Data = mbvr::ref64::Inputs;
+using Result = mbvr::ref64::Result;
+using mbvr::ref64::kGradNames;
 
 Data make_data(const Case& c) {
   std::mt19937_64 rng(c.seed);
@@ -98,186 +101,20 @@ Data make_data(const Case& c) {
   return d;
 }
 
-struct Result {
-  double loss = 0, qm = 0, mq = 0, v = 0, t = 0, ms = 0, dtau = 0;
-  vector<double> g[5];  // d_query, d_fused, d_visual, d_text, d_shuffled (empty: not asked)
-};
-
-const char* kGradNames[5] = {"d_query", "d_fused", "d_visual", "d_text", "d_shuffled"};
-
-// ---------------------------------------------------------------------------
-// The float64 reference: SPEC section 2, with B x B matrices.
-
-Result reference(const Case& c, const Data& d) {
-  const int64_t B = c.B, D = c.D, K = c.K;
-  const double tau = c.tau, inv_b = 1.0 / B;
-  auto prep = [&](const vector<float>& x, int64_t rows, vector<double>& hat, vector<double>& norm) {
-    hat.resize(rows * D);
-    norm.assign(rows, 1.0);
-    for (int64_t i = 0; i < rows; ++i) {
-      double ss = 0;
-      for (int64_t k = 0; k < D; ++k) ss += double(x[i * D + k]) * x[i * D + k];
-      norm[i] = std::sqrt(ss);
-      const double inv = c.normalize ? 1.0 / std::max(norm[i], 1e-12) : 1.0;
-      for (int64_t k = 0; k < D; ++k) hat[i * D + k] = x[i * D + k] * inv;
-    }
-  };
-  vector<double> qh, mh, vh, th, sh, nq, nm, nv, nt, ns;
-  prep(d.q, B, qh, nq);
-  prep(d.m, B, mh, nm);
-  prep(d.v, B, vh, nv);
-  prep(d.t, B, th, nt);
-  prep(d.s, B * K, sh, ns);
-  auto allowed = [&](int64_t i, int64_t j) { return i == j || d.labels.empty() || d.labels[i] != d.labels[j]; };
-  auto margin = [&](int64_t i) { return c.margin_mode == 0 ? 0.0 : c.margin_mode == 1 ? 0.2 : double(d.margin[i]); };
-  auto logits = [&](const vector<double>& xh, bool fused, vector<double>& z) {
-    z.assign(B * B, 0.0);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < B; ++i)
-      for (int64_t j = 0; j < B; ++j) {
-        double dot = 0;
-        for (int64_t k = 0; k < D; ++k) dot += qh[i * D + k] * xh[j * D + k];
-        if (fused && i == j) dot -= margin(i);
-        z[i * B + j] = dot / tau;
-      }
-  };
-  // Adds weight * (softmax_rows - I) / B (and columns, when both) into G; returns loss terms.
-  auto softmax_term = [&](const vector<double>& z, double weight, bool cols, vector<double>& G, double& l_row,
-                          double& l_col) {
-    l_row = l_col = 0;
-    for (int64_t i = 0; i < B; ++i) {
-      double mx = -INFINITY;
-      for (int64_t j = 0; j < B; ++j)
-        if (allowed(i, j)) mx = std::max(mx, z[i * B + j]);
-      double s = 0;
-      for (int64_t j = 0; j < B; ++j)
-        if (allowed(i, j)) s += std::exp(z[i * B + j] - mx);
-      const double lse = mx + std::log(s);
-      l_row += lse - z[i * B + i];
-      for (int64_t j = 0; j < B; ++j)
-        if (allowed(i, j)) G[i * B + j] += weight * inv_b * (std::exp(z[i * B + j] - lse) - (i == j));
-    }
-    if (!cols) return;
-    for (int64_t j = 0; j < B; ++j) {
-      double mx = -INFINITY;
-      for (int64_t i = 0; i < B; ++i)
-        if (allowed(i, j)) mx = std::max(mx, z[i * B + j]);
-      double s = 0;
-      for (int64_t i = 0; i < B; ++i)
-        if (allowed(i, j)) s += std::exp(z[i * B + j] - mx);
-      const double lse = mx + std::log(s);
-      l_col += lse - z[j * B + j];
-      for (int64_t i = 0; i < B; ++i)
-        if (allowed(i, j)) G[i * B + j] += weight * inv_b * (std::exp(z[i * B + j] - lse) - (i == j));
-    }
-  };
-
-  Result r;
-  vector<double> zf, zv, zt, Gf(B * B, 0.0), Gv(B * B, 0.0), Gt(B * B, 0.0);
-  double dummy;
-  logits(mh, true, zf);
-  softmax_term(zf, 1.0, true, Gf, r.qm, r.mq);
-  r.qm *= inv_b, r.mq *= inv_b;
-  if (c.alpha > 0) {
-    logits(vh, false, zv);
-    softmax_term(zv, c.alpha, false, Gv, r.v, dummy);
-    r.v *= inv_b;
-  }
-  if (c.beta > 0) {
-    logits(th, false, zt);
-    softmax_term(zt, c.beta, false, Gt, r.t, dummy);
-    r.t *= inv_b;
-  }
-  vector<double> zs(B * K, 0.0), Gs(B * K, 0.0);
-  if (c.gamma > 0) {
-    for (int64_t i = 0; i < B; ++i) {
-      double mx = zf[i * B + i];
-      for (int64_t k = 0; k < K; ++k) {
-        double dot = 0;
-        for (int64_t e = 0; e < D; ++e) dot += qh[i * D + e] * sh[(i * K + k) * D + e];
-        zs[i * K + k] = dot / tau;
-        mx = std::max(mx, zs[i * K + k]);
-      }
-      double s = std::exp(zf[i * B + i] - mx);
-      for (int64_t k = 0; k < K; ++k) s += std::exp(zs[i * K + k] - mx);
-      const double lse = mx + std::log(s);
-      if (std::getenv("MBVR_CHECK_DEBUG") && B == 1)
-        std::printf("ref: z_ii %.9g zs0 %.9g lse_ms %.9g\n", zf[i * B + i], zs[i * K], lse);
-      r.ms += (lse - zf[i * B + i]) * inv_b;
-      Gf[i * B + i] += c.gamma * inv_b * (std::exp(zf[i * B + i] - lse) - 1.0);
-      for (int64_t k = 0; k < K; ++k) Gs[i * K + k] = c.gamma * inv_b * std::exp(zs[i * K + k] - lse);
-    }
-  }
-  r.loss = r.qm + r.mq + c.alpha * r.v + c.beta * r.t + c.gamma * r.ms;
-  if (!c.grads) return r;
-
-  double gz = 0;
-  for (int64_t e = 0; e < B * B; ++e) {
-    if (Gf[e] != 0) gz += Gf[e] * zf[e];
-    if (c.alpha > 0 && Gv[e] != 0) gz += Gv[e] * zv[e];
-    if (c.beta > 0 && Gt[e] != 0) gz += Gt[e] * zt[e];
-  }
-  for (int64_t e = 0; e < B * K; ++e) gz += Gs[e] * zs[e];
-  r.dtau = -gz / tau;
-
-  // Gradients w.r.t. the normalised rows, then through the normalisation.
-  auto backward = [&](vector<double>& g, const vector<double>& hat, const vector<double>& norm, int64_t rows) {
-    for (int64_t i = 0; i < rows; ++i) {
-      if (!c.normalize) continue;
-      double proj = 0;
-      for (int64_t k = 0; k < D; ++k) proj += hat[i * D + k] * g[i * D + k];
-      for (int64_t k = 0; k < D; ++k)
-        g[i * D + k] = norm[i] >= 1e-12 ? (g[i * D + k] - hat[i * D + k] * proj) / norm[i] : g[i * D + k] / 1e-12;
-    }
-  };
-  const bool use[5] = {true, true, c.alpha > 0, c.beta > 0, c.gamma > 0};
-  const vector<double>* G3[3] = {&Gf, &Gv, &Gt};
-  const vector<double>* X3[3] = {&mh, &vh, &th};
-  const vector<double>* N3[3] = {&nm, &nv, &nt};
-  if (c.want[0]) {
-    auto& g = r.g[0];
-    g.assign(B * D, 0.0);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < B; ++i) {
-      for (int t = 0; t < 3; ++t) {
-        if (!use[1 + t]) continue;
-        for (int64_t j = 0; j < B; ++j) {
-          const double gij = (*G3[t])[i * B + j] / tau;
-          if (gij == 0) continue;
-          for (int64_t k = 0; k < D; ++k) g[i * D + k] += gij * (*X3[t])[j * D + k];
-        }
-      }
-      for (int64_t kk = 0; kk < (use[4] ? K : 0); ++kk)
-        for (int64_t k = 0; k < D; ++k) g[i * D + k] += Gs[i * K + kk] / tau * sh[(i * K + kk) * D + k];
-    }
-    backward(g, qh, nq, B);
-  }
-  for (int t = 0; t < 3; ++t) {
-    if (!c.want[1 + t]) continue;
-    auto& g = r.g[1 + t];
-    g.assign(B * D, 0.0);
-    if (!use[1 + t]) continue;
-#pragma omp parallel for schedule(static)
-    for (int64_t j = 0; j < B; ++j)
-      for (int64_t i = 0; i < B; ++i) {
-        const double gij = (*G3[t])[i * B + j] / tau;
-        if (gij == 0) continue;
-        for (int64_t k = 0; k < D; ++k) g[j * D + k] += gij * qh[i * D + k];
-      }
-    backward(g, *X3[t], *N3[t], B);
-  }
-  if (c.want[4]) {
-    auto& g = r.g[4];
-    g.assign(B * K * D, 0.0);
-    if (use[4]) {
-      for (int64_t i = 0; i < B; ++i)
-        for (int64_t kk = 0; kk < K; ++kk)
-          for (int64_t k = 0; k < D; ++k) g[(i * K + kk) * D + k] = Gs[i * K + kk] / tau * qh[i * D + k];
-      backward(g, sh, ns, B * K);
-    }
-  }
-  return r;
+// The float64 reference (reference64.h) of a case: margin_mode picks no margin, c.margin
+// for every row, or d.margin per row.
+mbvr::ref64::Options reference_options(const Case& c) {
+  mbvr::ref64::Options o;
+  o.B = c.B, o.D = c.D, o.K = c.K;
+  o.tau = c.tau, o.alpha = c.alpha, o.beta = c.beta, o.gamma = c.gamma;
+  o.normalize = c.normalize;
+  o.margin = c.margin_mode == 1 ? c.margin : 0.0;
+  o.grads = c.grads;
+  for (int t = 0; t < 5; ++t) o.want[t] = c.want[t];
+  return o;
 }
+
+Result reference(const Case& c, const Data& d) { return mbvr::ref64::loss(reference_options(c), d); }
 
 // ---------------------------------------------------------------------------
 // Running the core.
@@ -296,7 +133,7 @@ mbvr::LossParams params_for(const Case& c, const Data& d, Backend backend, Preci
   p.alpha = c.alpha;
   p.beta = c.beta;
   p.gamma = c.gamma;
-  p.margin = c.margin_mode == 1 ? 0.2 : 0.0;
+  p.margin = c.margin_mode == 1 ? c.margin : 0.0;
   p.margin_per_row = c.margin_mode == 2 ? d.margin.data() : nullptr;
   p.labels = c.labels ? d.labels.data() : nullptr;
   p.normalize = c.normalize;
@@ -688,62 +525,26 @@ void write_json(const std::string& path, const vector<Timing>& t) {
 // ---------------------------------------------------------------------------
 // --io DIR: inputs from files (written by scripts/torch_reference.py), outputs to files.
 
-template <class T>
-vector<T> read_bin(const std::string& path, size_t n) {
-  vector<T> v(n);
-  std::ifstream f(path, std::ios::binary);
-  if (!f || !f.read(reinterpret_cast<char*>(v.data()), n * sizeof(T)))
-    throw std::runtime_error("cannot read " + path);
-  return v;
-}
-
-void write_bin(const std::string& path, const float* x, size_t n) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(x), n * sizeof(float));
-}
-
 int run_io(const std::string& dir) {
-  std::ifstream meta(dir + "/meta.txt");
-  if (!meta) throw std::runtime_error("no " + dir + "/meta.txt");
+  const mbvr::ref64::CaseFile file = mbvr::ref64::read_case(dir);
+  const mbvr::ref64::Options& o = file.options;
   Case c;
-  std::string key, precision = "tf32";
-  int labels = 0;
-  while (meta >> key) {
-    if (key == "B") meta >> c.B;
-    else if (key == "D") meta >> c.D;
-    else if (key == "K") meta >> c.K;
-    else if (key == "tau") meta >> c.tau;
-    else if (key == "alpha") meta >> c.alpha;
-    else if (key == "beta") meta >> c.beta;
-    else if (key == "gamma") meta >> c.gamma;
-    else if (key == "normalize") meta >> c.normalize;
-    else if (key == "labels") meta >> labels;
-    else if (key == "margin_mode") meta >> c.margin_mode;
-    else if (key == "precision") meta >> precision;
-    else meta >> key;  // unknown: skip its value
-  }
-  c.labels = labels != 0;
-  Data d;
-  const size_t n = c.B * c.D;
-  d.q = read_bin<float>(dir + "/query.f32", n);
-  d.m = read_bin<float>(dir + "/fused.f32", n);
-  d.v = read_bin<float>(dir + "/visual.f32", n);
-  d.t = read_bin<float>(dir + "/text.f32", n);
-  d.s = read_bin<float>(dir + "/shuffled.f32", n * c.K);
-  if (c.labels) d.labels = read_bin<int32_t>(dir + "/labels.i32", c.B);
-  if (c.margin_mode == 2) d.margin = read_bin<float>(dir + "/margin.f32", c.B);
+  c.B = o.B, c.D = o.D, c.K = o.K, c.tau = o.tau, c.alpha = o.alpha, c.beta = o.beta, c.gamma = o.gamma;
+  c.normalize = o.normalize, c.margin_mode = file.margin_mode, c.margin = o.margin;
+  c.labels = !file.inputs.labels.empty();
   Backend backend = Backend::Cuda;
   Precision p = Precision::Tf32;
-  if (precision == "cpu") backend = Backend::Cpu, p = Precision::Fp32;
-  else if (precision == "fp32") p = Precision::Fp32;
-  else if (precision == "bf16") p = Precision::Bf16;
-  const RunOut r = run_core(c, d, backend, p);
+  if (file.precision == "cpu") backend = Backend::Cpu, p = Precision::Fp32;
+  else if (file.precision == "fp32") p = Precision::Fp32;
+  else if (file.precision == "bf16") p = Precision::Bf16;
+  const RunOut r = run_core(c, file.inputs, backend, p);
   std::ofstream s(dir + "/out_scalars.txt");
   s.precision(17);
   s << "loss " << r.out.loss << "\nqm " << r.out.terms.qm << "\nmq " << r.out.terms.mq << "\nv " << r.out.terms.v
     << "\nt " << r.out.terms.t << "\nms " << r.out.terms.ms << "\ndtau " << r.out.d_temperature << "\n";
   for (int t = 0; t < 5; ++t)
-    if (!r.g[t].empty()) write_bin(dir + "/out_" + kGradNames[t] + ".f32", r.g[t].data(), r.g[t].size());
+    if (!r.g[t].empty())
+      mbvr::ref64::write_bin(dir + "/out_" + kGradNames[t] + ".f32", r.g[t].data(), r.g[t].size());
   return 0;
 }
 
