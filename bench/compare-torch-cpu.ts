@@ -4,7 +4,7 @@
 // /usr/bin/python3), so peak-RSS growth is clean: VmHWM after the first call minus VmRSS
 // once the inputs exist (outputs, gradients and every temporary count; inputs do not).
 //
-// Also times our opt-in bf16 precision (precision: 'bf16', SPEC's 2e-2 bound; products at
+// Also times our opt-in bf16 precision (precision: 'bf16', the 2e-2 bound of docs/math.md §5; products at
 // twice the fp32 rate with AVX512-BF16) in the same alternation, reported apart: the fp32
 // columns are the like-for-like comparison. --no-bf16 skips it.
 //

@@ -1,5 +1,5 @@
 // mbvr evaluation and diagnostics: how a trained bi-encoder retrieves, and whether its
-// fused embedding leans on vision or on text (SPEC section 3, "Evaluation and
+// fused embedding leans on vision or on text (README "Evaluation and
 // diagnostics"). No Node.js dependency; the binding (../binding/evaluation.cpp) fills
 // these structs. The CPU backend (cpu/evaluation.h) computes the per-row quantities;
 // the summaries (percentiles, recall, AUC) are computed here, once for every backend.
@@ -17,7 +17,7 @@
 namespace mbvr {
 
 // cos(a, b) below is a.b / (max(||a||, 1e-12) * max(||b||, 1e-12)), evaluated in
-// float64 from the float32 inputs (the normalisation of SPEC section 2).
+// float64 from the float32 inputs (the normalisation of docs/math.md §1).
 
 // A distribution summary over the defined values x_0..x_{n-1} (sorted ascending):
 // mean, and percentiles by linear interpolation between closest ranks (numpy's
@@ -72,7 +72,7 @@ void score_separation(ScoreSeparationOutputs& out, const ScoreSeparationParams& 
 
 // ---------------------------------------------------------------------------
 // Retrieval. Scores s_ij = c(q_i, g_j): cosines with `normalize` (rows normalised as in
-// SPEC section 2, products in float32 by the tile product), dot products without.
+// docs/math.md §2, products in float32 by the tile product), dot products without.
 // Candidates are ordered by score descending, then by gallery index ascending; NaN
 // scores (only possible without `normalize`, from overflowing products) count as -inf.
 

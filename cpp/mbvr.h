@@ -119,7 +119,7 @@ struct LossOutputs {
   LossTerms terms;
   Backend backend_used = Backend::Cpu;
   // The precision the products ran at: the requested one, or a more exact one where the
-  // requested one could not meet SPEC's bound or has no hardware here (CPU: bf16 at a
+  // requested one could not meet its bound (docs/math.md §5) or has no hardware here (CPU: bf16 at a
   // small tau sqrt(D), or without AVX512-BF16, runs fp32; tf32 falling back to the CPU
   // runs fp32; CUDA: bf16 at a small tau sqrt(D) runs tf32).
   Precision precision_used = Precision::Fp32;
@@ -192,7 +192,7 @@ struct SimilarityParams {
   bool normalize = true;
   int threads = 0;
 };
-// out: rows x cols, out[i*cols + j] = c(a_i, b_j) / temperature (SPEC section 2).
+// out: rows x cols, out[i*cols + j] = c(a_i, b_j) / temperature (docs/math.md §2).
 void similarity(float* out, const SimilarityParams& p);
 
 struct ShuffledLogitsParams {

@@ -1,4 +1,4 @@
-// Evaluation and diagnostics (SPEC section 3): modalityBalance, scoreSeparation, topK,
+// Evaluation and diagnostics (README "Evaluation and mbvr report"; docs/evaluation.md): modalityBalance, scoreSeparation, topK,
 // retrievalMetrics. Validate, resolve tensor-likes, call the addon (cpp/evaluation.h).
 import { Described, invalidParameterError } from './errors';
 import { native } from './native';

@@ -106,7 +106,7 @@ function checkShapes(tensors: Partial<Record<InputName, TF.Tensor>>): { batch: n
 }
 
 /**
- * The MBVR loss of SPEC section 2 as a scalar tensor, differentiable in every input
+ * The MBVR loss of docs/math.md §2 as a scalar tensor, differentiable in every input
  * tensor (and in `temperature` when it is a tensor). Gradients are the native ones,
  * multiplied by the upstream gradient.
  */

@@ -1,5 +1,5 @@
 // precision 'bf16' on the CPU (an opt-in: products of bf16-rounded operands, fp32
-// accumulation): SPEC section 4's 2e-2 bound against the float64 reference, the same
+// accumulation): the 2e-2 bound of docs/math.md §5 against the float64 reference, the same
 // determinism as fp32, and really bf16 (not fp32 under another name). The native
 // AVX512-BF16 kernel is checked against the portable one, which computes the same
 // products in plain C++, on odd shapes. A CPU without AVX512-BF16 runs bf16 requests in

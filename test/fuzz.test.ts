@@ -10,7 +10,7 @@ import type { MbvrInputs, MbvrOptions } from '../src/types';
 import { suiteSeed } from './helpers';
 
 const runs = Number(process.env.MBVR_FUZZ_RUNS ?? 5000);
-// SPEC's 1e-5 is for unit-scale random rows (test/loss.test.ts holds the native code to
+// docs/math.md §5's 1e-5 is for unit-scale random rows (test/loss.test.ts holds the native code to
 // it). Fuzzed rows may be all but zero, or sit at the 1e-12 normalisation clamp, where
 // the problem itself is ill-conditioned: an fp32 logit |z| <= (1 + |margin|) / tau carries
 // a rounding of |z| * 6e-8, and the softmax amplifies it by up to |z|. The bound below

@@ -7,7 +7,7 @@ import type { MbvrInputs, MbvrOptions, MbvrResult, Precision } from '../src/type
 /** The backend and precision the suite runs the native code with (GPU runs set these). */
 export const backend = (process.env.MBVR_TEST_BACKEND ?? 'cpu') as 'cpu' | 'cuda';
 export const precision = (process.env.MBVR_TEST_PRECISION ?? 'fp32') as Precision;
-/** SPEC section 4: relative error bound per precision. */
+/** The relative error bound per precision (docs/math.md §5, README "Accuracy"). */
 export const tolerance = { fp32: 1e-5, tf32: 2e-3, bf16: 2e-2 }[precision];
 
 /** Fresh inputs every run; the seed is printed so a failure can be replayed. */

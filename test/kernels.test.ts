@@ -1,5 +1,5 @@
 // Every fp32 matrix kernel this CPU can run (AVX-512 12x32, AVX2 6x16, portable 4x16;
-// MBVR_GEMM_KERNEL picks a lesser one) gives the loss within SPEC's 1e-5 of the float64
+// MBVR_GEMM_KERNEL picks a lesser one) gives the loss within the 1e-5 of docs/math.md §5 of the float64
 // reference, on shapes with edge tiles in every direction. The kernel is chosen once per
 // process, so each runs in a child.
 import assert from 'node:assert/strict';

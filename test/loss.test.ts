@@ -1,4 +1,4 @@
-// The native loss against the float64 reference (SPEC section 2 and 4), and the
+// The native loss against the float64 reference (docs/math.md §2-§5), and the
 // properties around it: async equals sync, determinism, inputs untouched, omissions.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

@@ -95,7 +95,7 @@ describe('numerics', () => {
   // tiles predicted 0.2-0.4 relative error here): docs/math.md §3.1. The suite runs this on
   // every backend and precision (MBVR_TEST_BACKEND=cuda on a GPU). The bound: logits here
   // reach 1/tau = 100, whose float32 rounding (100 x 6e-8) the small gradients inherit:
-  // the CPU measures 0.4-3.4e-5 at fp32 (SPEC's 1e-5 is for unit-scale logits, README
+  // the CPU measures 0.4-3.4e-5 at fp32 (the 1e-5 of docs/math.md §5 is for unit-scale logits, README
   // "Accuracy"), so fp32 is held to 1e-4 - far below the errors of cancellation.
   it('confident soft-maxes (tau 0.01-0.02, near-duplicate positives) keep their small gradients', () => {
     const random = rng(suiteSeed + 404);

@@ -64,7 +64,7 @@ describe('the float64 reference', () => {
     }
   });
 
-  it('computes each term as SPEC section 2 writes it (a hand-checked 2 x 1 case)', () => {
+  it('computes each term as docs/math.md §2 writes it (a hand-checked 2 x 1 case)', () => {
     // B = 2, D = 1, normalize off: c(q_i, m_j) = q_i * m_j. Closed forms below.
     const q = [0.5, -0.25];
     const m = [0.8, 0.4];

@@ -3,7 +3,7 @@
 //   logits      z = X_block Q^_strip^T, scaled per document   (forward)
 //   documents   dX_block (+)= G'^T Q^_strip                     (backward)
 //   queries     dQ_strip = sum over terms of G'_t X_t           (backward)
-// fp32 uses gemm.h (results within SPEC's 1e-5); bf16 (an opt-in precision, SPEC's 2e-2)
+// fp32 uses gemm.h (results within the 1e-5 of docs/math.md §5); bf16 (an opt-in precision, the 2e-2 of docs/math.md §5)
 // rounds both operands of every product to bfloat16 and accumulates in fp32, at twice
 // the speed on CPUs with AVX512-BF16 (gemm_bf16.h). loss.cpp does the same things in the
 // same order at either precision: only these products differ.
@@ -32,7 +32,7 @@ namespace mbvr::cpu {
 //   tau sqrt(d_eff) / (|q|max |x|max) >= 0.045   (norms 1 when normalising).
 // Measured (random rows, and rows with all but E = 1..16 coordinates scaled by 0.01, D 16
 // to 1024, tau 0.01 to 0.5): the worst relative error of the loss and every gradient is
-// 7.6e-3 above that threshold and reaches 2.7e-2 (beyond SPEC's 2e-2) below it; the plain
+// 7.6e-3 above that threshold and reaches 2.7e-2 (beyond the bound of 2e-2) below it; the plain
 // tau sqrt(D) rule let 2.3e-2 through at D = 1024 with 2 active coordinates. Below it,
 // and on a CPU without AVX512-BF16 (emulated bf16 would be slower than fp32 and less
 // exact), the products run in fp32. MBVR_BF16_FALLBACK=0 / 1 forces never / always.

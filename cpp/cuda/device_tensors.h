@@ -108,7 +108,7 @@ class LossSession {
   LossSession(const LossSession&) = delete;
   LossSession& operator=(const LossSession&) = delete;
 
-  // The loss of SPEC section 2 on device inputs. `options` is read like the host API's
+  // The loss of docs/math.md §2 on device inputs. `options` is read like the host API's
   // params: temperature, alpha, beta, gamma, margin / margin_per_row and labels (host
   // arrays of length B), normalize, grads, precision; its input pointers, sizes,
   // backend and threads are ignored (sizes come from the matrices). Fills out's

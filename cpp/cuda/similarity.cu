@@ -1,4 +1,4 @@
-// similarity() and shuffled_logits() on the GPU: the logits of SPEC section 2 on their
+// similarity() and shuffled_logits() on the GPU: the logits of docs/math.md §2 on their
 // own, in fp32 like the CPU backend (the same normalisation and the FFMA tile product the
 // loss uses at precision fp32).
 #include "cuda_backend.h"

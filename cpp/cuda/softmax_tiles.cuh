@@ -92,7 +92,7 @@ void launch_grad_tiles(const TileArgs& args, Precision precision, int version, b
 //         3xTF32 (split = true: three tf32 products, about 2.2x the time of a step);
 //   bf16: bf16 while tau * sqrt(D) >= 0.32 (tau >= 0.014 at D = 512), else tf32 tiles;
 //   fp32: FFMA.
-// This keeps the SPEC's 2e-3 (tf32) and 2e-2 (bf16) down to tau = 0.01.
+// This keeps the bounds of docs/math.md §5, 2e-3 (tf32) and 2e-2 (bf16), down to tau = 0.01.
 // MBVR_TF32_SPLIT=0|1 and MBVR_BF16_FALLBACK=0|1 force the choices.
 struct TileMath {
   Precision precision;  // engine: Fp32 (FFMA), Tf32 or Bf16

@@ -1,5 +1,5 @@
-// The demo's metrics, in one place: recall@k, R_vt and the MS-negative AUC, as SPEC
-// section 3 defines them. They come from mbvr's own evaluation API (retrievalMetrics,
+// The demo's metrics, in one place: recall@k, R_vt and the MS-negative AUC, as docs/evaluation.md
+// defines them. They come from mbvr's own evaluation API (retrievalMetrics,
 // modalityBalance, scoreSeparation) when the loaded addon has it; an addon built before
 // those functions existed falls back to the plain implementations below, which follow
 // the same definitions, and the demo says which one it used.
