@@ -27,7 +27,8 @@ struct SelfCheckResult {
 };
 
 // Runs the fixed problem through `device` at fp32, tf32 and bf16 and through the CPU
-// backend at fp32, and compares loss, terms, every gradient and dL/dtau.
+// backend at fp32, and compares loss, terms, every gradient and dL/dtau. A device that
+// throws fails the check (its message in `worst`).
 SelfCheckResult self_check(const LossFunction& device);
 
 // A failed check makes CUDA unavailable, its reason the measured error.
