@@ -156,9 +156,10 @@ function* steps(inputs: MbvrInputs, options: MbvrOptions, comm: Communicator): G
   let checked: CheckedLoss | undefined;
   let ownError: unknown;
   try {
-    checked = checkLoss(inputs, options, true);
-    if (checked.options.backend === 'cuda')
+    const local = checkLoss(inputs, options, true);
+    if (local.options.backend === 'cuda')
       throw invalidParameterError('backend', "'cpu' or 'auto' with comm (data-parallel runs on the CPU backend)", new Described("'cuda'"), RangeError);
+    checked = local;
   } catch (error) {
     ownError = error;
   }
