@@ -32,7 +32,7 @@ export function localGroup(size: number): Communicator[] {
           const out = make(all[0].data, total);
           let at = 0;
           for (const p of all) {
-            (out as Float32Array).set(p.data as Float32Array, at); // labels
+            (out as Float32Array).set(p.data as Float32Array, at);
             at += p.data.length;
           }
           return all.map(() => out.slice());
