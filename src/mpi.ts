@@ -299,7 +299,7 @@ async function start(): Promise<MpiCommunicator> {
       fs.writeSync(
         2,
         `${uncaught ? `${inspect(fatal!.error)}\n\n` : ''}mbvr/mpi: ${who} exits with code ${code}` +
-          `${uncaught ? ' (an uncaught exception)' : ''}; calling MPI_Abort so that the whole job ends\n`,
+          `${uncaught ? ' (an uncaught exception)' : ''}\n`,
       );
     }
     native.onExit(code);

@@ -92,6 +92,9 @@ void CommThread::abort(int code) {
 
 void CommThread::abort_now(int code) {
   std::fflush(stdout);
+  // Said here as well as by MPI: not every MPI prints a notice, and this names the rank.
+  std::fprintf(stderr, "mbvr/mpi: rank %d calls MPI_Abort(MPI_COMM_WORLD, %d) so that the whole job ends\n",
+               world_.rank, code);
   std::fflush(stderr);
   MPI_Abort(MPI_COMM_WORLD, code);
   std::_Exit(code);  // MPI_Abort does not return; should an MPI let it, still end
