@@ -92,6 +92,9 @@ class StartJob : public JsJob {
   }
   void on_js_thread() override {
     State& s = state();
+    // The process may have exited (and finalized) before this was delivered: the
+    // environment's teardown still delivers it, and MPI must stay finalized.
+    if (s.phase != Phase::Starting) return;
     if (failed) {
       s.phase = Phase::Done;
       s.failure = error;
@@ -215,7 +218,8 @@ void require_ready(Napi::Env env) {
                             (s.phase == Phase::Finalizing ? std::string("comm.finalize() was called") : s.failure));
 }
 
-// Finalizes MPI (after every queued job) and ends the communication thread. JS thread.
+// Finalizes MPI (after every queued job) and ends the communication thread. JS thread;
+// runs at exit, so it never throws.
 void shutdown() {
   State& s = state();
   if (s.phase == Phase::Idle) return;
@@ -223,9 +227,12 @@ void shutdown() {
     s.phase = Phase::Finalizing;
     auto job = std::make_shared<FinalizeJob>(true);
     std::future<void> done = job->done();
-    CommThread::instance().submit(job);
-    done.wait();
-    job->on_js_thread();
+    try {
+      CommThread::instance().submit(job);
+      done.wait();
+    } catch (const std::exception&) {
+      // already closed: MPI_Finalize is queued or done
+    }
   }
   CommThread::instance().close_and_join();
   s.phase = Phase::Done;
