@@ -184,10 +184,17 @@ void submit(Napi::Env env, std::shared_ptr<Job> job) {
   }
 }
 
+// Queues an async job; its promise settles in deliver(). A job that cannot be queued
+// (MPI was finalized) rejects at once.
 Napi::Value submit_async(Napi::Env env, std::shared_ptr<JsJob> job) {
-  submit(env, job);
   napi_value promise;
   NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &job->deferred, &promise), Napi::Value());
+  try {
+    submit(env, job);
+  } catch (const Napi::Error& e) {
+    napi_reject_deferred(env, job->deferred, e.Value());
+    return Napi::Value(env, promise);
+  }
   State& s = state();
   if (s.pending++ == 0) s.delivery.Ref(env);
   return Napi::Value(env, promise);
