@@ -12,6 +12,7 @@
 // MPI_Abort, so that the whole job goes down instead of the other ranks waiting forever.
 #include <napi.h>
 
+#include <cstring>
 #include <future>
 #include <memory>
 #include <new>
@@ -260,11 +261,11 @@ Kind kind_argument(Napi::Env env, Napi::Value value) {
   throw Napi::TypeError::New(env, "mbvr_mpi: unknown collective");
 }
 
-// collective(kind, data, opOrRoot, counts): the call as a Collective, its input copied.
+// collective(kind, data, opOrRoot, counts): the call as a Collective (c.kind already
+// read), its input copied.
 void read_call(const Napi::CallbackInfo& info, Collective& c) {
   Napi::Env env = info.Env();
   const State& s = state();
-  c.kind = kind_argument(env, info[0]);
   if (c.kind == Kind::Barrier) return;
   const DataArgument data = read_data(env, info[1]);
   c.dtype = data.dtype;
@@ -293,6 +294,23 @@ void read_call(const Napi::CallbackInfo& info, Collective& c) {
         c.has_counts = true;
         if (c.counts[s.rank] != c.length)
           throw Napi::RangeError::New(env, "mbvr_mpi: counts[rank] must be data's length");
+        // Known counts: copy the input straight to its place in the result, which MPI
+        // then fills in place (one copy of this rank's block fewer).
+        int64_t total = 0, offset = 0;
+        for (int r = 0; r < s.size; ++r) {
+          if (r == s.rank) offset = total;
+          total += c.counts[r];
+        }
+        const size_t size = element_size(c.dtype);
+        try {
+          c.output = OwnedBuffer(static_cast<size_t>(total) * size);
+        } catch (const std::bad_alloc&) {
+          throw Napi::Error::New(env, "mbvr/mpi: out of memory for the result");
+        }
+        if (c.length) std::memcpy(static_cast<char*>(c.output.data()) + offset * size, data.data, c.length * size);
+        c.output_length = total;
+        c.in_place = true;
+        copy = false;
       }
       break;
     case Kind::ReduceScatter: {
@@ -335,17 +353,30 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   return submit_async(env, std::make_shared<StartJob>());
 }
 
+// Reads the call into job. Arguments that fail here (which src/mpi.ts's checks make rare:
+// the memory-safety checks, out of memory for the copy) still take part in the call as a
+// rejected one, so that the other ranks fail with the message instead of waiting.
+void read_job(const Napi::CallbackInfo& info, CollectiveJob& job) {
+  Napi::Env env = info.Env();
+  require_ready(env);
+  job.call.kind = kind_argument(env, info[0]);
+  try {
+    read_call(info, job.call);
+  } catch (const Napi::Error& e) {
+    submit(env, std::make_shared<RejectedJob>(job.call.kind, e.Message()));
+    throw;
+  }
+}
+
 Napi::Value Collective(const Napi::CallbackInfo& info) {
-  require_ready(info.Env());
   auto job = std::make_shared<CollectiveJob>(false);
-  read_call(info, job->call);
+  read_job(info, *job);
   return submit_async(info.Env(), job);
 }
 
 Napi::Value CollectiveSync(const Napi::CallbackInfo& info) {
-  require_ready(info.Env());
   auto job = std::make_shared<CollectiveJob>(true);
-  read_call(info, job->call);
+  read_job(info, *job);
   return submit_sync(info.Env(), job);
 }
 

@@ -269,9 +269,21 @@ void all_gather(Collective& c, const World& world, const std::vector<int64_t>& t
     offsets[r] = as_count(total, c);
     total += counts[r];
   }
+  const MPI_Datatype type = mpi_type(c.dtype);
+  if (c.in_place) {
+    // Sized from this rank's counts, which agree() found equal to the lengths (by hash:
+    // check the sizes themselves before MPI writes).
+    if (c.output_length != total)
+      abort_job("mbvr/mpi: rank " + std::to_string(world.rank) +
+                ": allGather's counts passed the agreement check but do not match the lengths; aborting");
+    run_request("MPI_Iallgatherv", world, [&](MPI_Request* request) {
+      return MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, c.output.data(), counts.data(), offsets.data(),
+                             type, world.comm, request);
+    });
+    return;
+  }
   c.output = allocate_or_abort(total, c.dtype, c, world);
   c.output_length = total;
-  const MPI_Datatype type = mpi_type(c.dtype);
   run_request("MPI_Iallgatherv", world, [&](MPI_Request* request) {
     return MPI_Iallgatherv(c.input.data(), counts[world.rank], type, c.output.data(), counts.data(),
                            offsets.data(), type, world.comm, request);

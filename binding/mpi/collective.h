@@ -54,6 +54,8 @@ struct Collective {
   OwnedBuffer input;              // a copy of this rank's data (broadcast: root only)
   OwnedBuffer output;             // the result, written here
   int64_t output_length = 0;
+  bool in_place = false;          // allGather with counts: the input was copied to its
+                                  // place in `output` instead of to `input`
 };
 
 // A failure to report to the caller as a JS Error: an MPI error on this rank (with MPI's

@@ -68,12 +68,13 @@ async function collectives(comm: MpiCommunicator, c: Checks, shared: CommData[])
   // Every rank contributes nothing.
   const empty = await comm.allGather(new Float64Array(0), ranks.map(() => 0));
   c.equalBits(empty, new Float64Array(0), 'allGather of zero elements everywhere');
-  // Larger, so that transports split messages: ~50k floats per rank, uneven.
-  {
-    const tag = 'allGather/large';
+  // Larger, so that transports split messages: ~50k floats per rank, uneven; with counts
+  // the addon gathers in place (the input copied straight into the result).
+  for (const withCounts of [false, true]) {
+    const tag = `allGather/large/${withCounts}`;
     const lengths = ranks.map((r) => 40_000 + 5_000 * r);
     const parts = world(size, tag, 'Float32Array', lengths, false);
-    const out = await comm.allGather(parts[rank]);
+    const out = await comm.allGather(parts[rank], withCounts ? lengths : undefined);
     c.equalBits(out, concat('Float32Array', parts), tag);
     shared.push(out);
   }
