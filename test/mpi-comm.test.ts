@@ -117,6 +117,15 @@ describe('mbvr/mpi when a rank fails while another waits in a collective', { ski
     });
 });
 
+describe('the main addon', () => {
+  const main = path.join(root, 'build', 'Release', 'mbvr.node');
+  const noLdd = process.platform !== 'linux' || !onPath('ldd') || !fs.existsSync(main);
+  it('does not link libmpi (only mbvr_mpi.node does)', { skip: noLdd && 'skipped: needs Linux, ldd and build/Release/mbvr.node' }, () => {
+    assert.doesNotMatch(execFileSync('ldd', [main], { encoding: 'utf8' }), /libmpi/);
+    if (fs.existsSync(addon)) assert.match(execFileSync('ldd', [addon], { encoding: 'utf8' }), /libmpi/);
+  });
+});
+
 describe('mbvr/mpi without its addon', () => {
   const solutions = /apt-get install openmpi-bin libopenmpi-dev[\s\S]*MBVR_BUILD_FROM_SOURCE=1 npm rebuild mbvr/;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'mbvr-mpi-'));
