@@ -12,6 +12,7 @@
 // MPI_Abort, so that the whole job goes down instead of the other ranks waiting forever.
 #include <napi.h>
 
+#include <cstdint>
 #include <cstring>
 #include <future>
 #include <memory>
@@ -40,6 +41,7 @@ struct State {
   int pending = 0;  // async jobs not yet settled; `delivery` is ref'd while > 0
   Phase phase = Phase::Idle;
   std::string failure;  // why MPI is not running, once phase is Done
+  bool started = false;  // MPI_Init_thread succeeded: rank and size are known
   int rank = 0;
   int size = 1;
 };
@@ -51,7 +53,7 @@ State& state() {
 
 Napi::Error comm_error(Napi::Env env, const std::string& message) {
   Napi::Error error = Napi::Error::New(env, message);
-  if (state().phase != Phase::Idle && state().phase != Phase::Starting) error.Set("rank", Napi::Number::New(env, state().rank));
+  if (state().started) error.Set("rank", Napi::Number::New(env, state().rank));
   return error;
 }
 
@@ -60,7 +62,6 @@ Napi::Error comm_error(Napi::Env env, const std::string& message) {
 class JsJob : public Job {
  public:
   explicit JsJob(bool sync) : sync_(sync) {}
-  bool sync() const { return sync_; }
 
   // On the JS thread, once the job ran: state changes, then the value to return.
   virtual void on_js_thread() {}
@@ -102,6 +103,7 @@ class StartJob : public JsJob {
       return;
     }
     s.phase = Phase::Ready;
+    s.started = true;
     s.rank = world_.rank;
     s.size = world_.size;
   }
@@ -301,6 +303,8 @@ void read_call(const Napi::CallbackInfo& info, Collective& c) {
           if (r == s.rank) offset = total;
           total += c.counts[r];
         }
+        // MPI's displacements are ints; the same counts fail alike on every rank.
+        if (total > INT32_MAX) throw Napi::RangeError::New(env, "mbvr_mpi: the counts add up to more than MPI's int limit");
         const size_t size = element_size(c.dtype);
         try {
           c.output = OwnedBuffer(static_cast<size_t>(total) * size);
