@@ -2,10 +2,14 @@
 // implements it on MPI; any other transport (NCCL, a user's own) plugs in by
 // implementing the same members with the same meaning.
 //
-// Rules every implementation keeps:
+// Rules every implementation keeps (docs/mpi.md expands them):
 // - Collectives are called by every rank, in the same order, with matching arguments
-//   (the same `op`, `root`, `counts` and, where stated, the same length).
-// - Inputs are never modified; every result is a new typed array of the input's type.
+//   (the same `op`, `root`, `counts` and, where stated, the same length). Calls run in
+//   the order they were made on each rank, async and sync alike, so a rank may start
+//   several async collectives without awaiting each.
+// - Inputs are never modified, and are read (copied) before the call returns: the caller
+//   may change, reuse or transfer its array at once. Every result is a new typed array
+//   of the input's type, never a view of the input.
 // - Every rank receives identical bits (allGather, allReduce, broadcast), so that all
 //   ranks take the same decisions from them.
 // - A failure rejects (or throws, for `sync`) with an Error; it never hangs a rank that
@@ -56,8 +60,9 @@ export interface Communicator {
   barrier(): Promise<void>;
 
   /**
-   * The same collectives, blocking. Optional: `mbvrLossSync` and `mbvr/tfjs` (whose
-   * `tf.customGrad` runs synchronously) need them when given a communicator.
+   * The same collectives, blocking the calling thread until done; they keep their place
+   * in the order of calls among the async ones. Optional: `mbvrLossSync` and `mbvr/tfjs`
+   * (whose `tf.customGrad` runs synchronously) need them when given a communicator.
    */
   readonly sync?: SyncCollectives;
 }
