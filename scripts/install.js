@@ -30,10 +30,17 @@ try {
   require.resolve('node-addon-api', { paths: [root] });
   require.resolve('node-api-headers', { paths: [root] });
 } catch {
-  // Not fatal: installing goes on, and loading mbvr repeats what to do.
+  // Not fatal: installing goes on, and loading mbvr (or mbvr/mpi's init()) repeats what to do.
+  let prebuilt = false;
+  try {
+    require('node-gyp-build')(root);
+    prebuilt = true;
+  } catch {}
   console.warn(
     [
-      `mbvr: no prebuilt binary fits ${process.platform}-${process.arch} (Node.js ${process.version}), and the tools to build one are not installed.`,
+      prebuilt
+        ? 'mbvr: an MPI is installed, but mbvr/mpi (data-parallel training) is built from source and the tools to build it are not installed.'
+        : `mbvr: no prebuilt binary fits ${process.platform}-${process.arch} (Node.js ${process.version}), and the tools to build one are not installed.`,
       'To build it (needs CMake >= 3.18 and a C++17 compiler, GCC or Clang):',
       '    npm install --save-dev cmake-js node-addon-api node-api-headers',
       '    npm rebuild mbvr',
