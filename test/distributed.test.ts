@@ -10,48 +10,14 @@ import type { CommData, Communicator } from '../src/communicator';
 import { mbvrLoss, mbvrLossSync } from '../src/index';
 import type { MbvrInputs, MbvrOptions, MbvrResult } from '../src/types';
 import { GRAD_KEYS, randInt, randomCase, randomOptions, relativeError, rng, sameBits, scalarError, suiteSeed, type Case } from './helpers';
+import { concat, randomSplit, shard } from './shards';
 import { localGroup } from './local-comm';
-
-/** Rank r's rows [start, start + rows[r]) of every per-row array. */
-function shard(c: Case, options: MbvrOptions, rows: number[], rank: number): [MbvrInputs, MbvrOptions] {
-  const start = rows.slice(0, rank).reduce((a, b) => a + b, 0);
-  const end = start + rows[rank];
-  const D = c.dim, K = c.k;
-  const inputs: MbvrInputs = {
-    batch: rows[rank],
-    dim: D,
-    query: c.query.slice(start * D, end * D),
-    fused: c.fused.slice(start * D, end * D),
-    visual: c.visual.slice(start * D, end * D),
-    text: c.text.slice(start * D, end * D),
-    shuffled: c.shuffled.slice(start * K * D, end * K * D),
-  };
-  const o: MbvrOptions = { ...options };
-  if (options.margin instanceof Float32Array) o.margin = options.margin.slice(start, end);
-  if (options.labels) o.labels = options.labels.slice(start, end);
-  return [inputs, o];
-}
-
-function randomSplit(random: () => number, batch: number, size: number): number[] {
-  const cuts = Array.from({ length: size - 1 }, () => randInt(random, 0, batch)).sort((a, b) => a - b);
-  return [...cuts, batch].map((c, i) => c - (i === 0 ? 0 : [...cuts][i - 1]));
-}
 
 async function runRanks(c: Case, options: MbvrOptions, rows: number[], comms: Communicator[] = localGroup(rows.length)) {
   return Promise.all(rows.map((_, r) => {
     const [inputs, o] = shard(c, options, rows, r);
     return mbvrLoss(inputs, { ...o, comm: comms[r] });
   }));
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function compareJoined(results: MbvrResult[], single: MbvrResult, label: string, bound = 1e-5): void {

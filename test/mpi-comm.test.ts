@@ -3,64 +3,18 @@
 // a digest of everything every rank must hold identically), and the job's end when a
 // rank fails (test/mpi/faults.ts). Skips, saying why, without mpirun or the MPI addon.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { suiteSeed } from './helpers';
 import { parseResults } from './mpi/common';
+import { describeJob, mpiAddon, onPath, openMpi, runJob, skip } from './mpi/launch';
 
 const root = path.join(__dirname, '..');
-const addon = path.join(root, 'build', 'Release', 'mpi', 'mbvr_mpi.node');
-
-function onPath(command: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    const file = path.join(dir, command);
-    if (dir && fs.existsSync(file)) return file;
-  }
-  return undefined;
-}
-
-const mpirun = onPath('mpirun');
-const openMpi = mpirun !== undefined && /Open MPI/i.test(execFileSync(mpirun, ['--version'], { encoding: 'utf8' }));
-const skip = !mpirun
-  ? 'skipped: mpirun not found on PATH (Debian/Ubuntu: apt-get install openmpi-bin libopenmpi-dev)'
-  : !fs.existsSync(addon)
-    ? `skipped: the MPI addon was not built (${addon} is missing: CMake found no MPI; install one, then npx cmake-js compile)`
-    : false;
+const addon = mpiAddon;
 if (skip) console.log(`# mpi-comm: ${skip}`);
-
-interface Job {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  timedOut: boolean;
-  stdout: string;
-  stderr: string;
-  seconds: number;
-}
-
-/** `mpirun -np <np> node --import tsx <script> <args>`; tcp: Open MPI's TCP transport on
- * the loopback interface instead of shared memory. */
-function runJob(np: number, script: string, args: string[], { tcp = false, timeoutMs = 90_000 } = {}): Job {
-  const flags = openMpi ? ['--oversubscribe', ...(tcp ? ['--mca', 'btl', 'tcp,self', '--mca', 'btl_tcp_if_include', 'lo'] : [])] : [];
-  const started = process.hrtime.bigint();
-  const r = spawnSync(mpirun!, [...flags, '-np', String(np), process.execPath, '--import', 'tsx', path.join(root, script), ...args], {
-    cwd: root,
-    env: { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' },
-    encoding: 'utf8',
-    timeout: timeoutMs,
-    killSignal: 'SIGTERM', // mpirun passes it on to the ranks
-  });
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const timedOut = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT';
-  return { status: r.status, signal: r.signal, timedOut, stdout: r.stdout ?? '', stderr: r.stderr ?? '', seconds };
-}
-
-function describeJob(job: Job): string {
-  return `status ${job.status}, signal ${job.signal}, ${job.seconds.toFixed(1)} s${job.timedOut ? ' (timed out)' : ''}\n` +
-    `--- stdout\n${job.stdout.slice(-3000)}\n--- stderr\n${job.stderr.slice(-3000)}`;
-}
 
 describe('mbvr/mpi collectives under mpirun', { skip, timeout: 600_000 }, () => {
   const transports = openMpi ? (['shared memory', 'tcp'] as const) : (['default'] as const);

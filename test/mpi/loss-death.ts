@@ -1,0 +1,20 @@
+// Run under mpirun by test/mpi-loss.test.ts: rank 1 is killed (SIGKILL: nothing of its
+// own runs) after the ranks have agreed on a data-parallel loss, while rank 0 waits in
+// its collectives. The MPI runtime must end the job.
+import { init } from '../../src/mpi';
+import { mbvrLoss } from '../../src/index';
+import { randomCase, rng } from '../helpers';
+
+(async () => {
+  const comm = await init();
+  const c = randomCase(rng(7), 2000, 256, 1);
+  const pending = mbvrLoss(c, { comm, alpha: 0, beta: 0, gamma: 0 });
+  if (comm.rank === 1) {
+    await comm.barrier().catch(() => undefined);
+    console.log('rank 1 dies now');
+    process.kill(process.pid, 'SIGKILL');
+  }
+  await pending;
+  await comm.barrier();
+  console.log('UNEXPECTED: rank 0 finished');
+})();
