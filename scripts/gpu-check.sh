@@ -12,14 +12,15 @@
 #   3. correctness: every precision and kernel version vs a float64 reference
 #   4. PyTorch float64 autograd cross-check (scripts/torch_reference.py)
 #   5. compute-sanitizer memcheck and racecheck on small cases (when installed)
-#   6. the Node test suite with MBVR_TEST_BACKEND=cuda, per precision (npm test where
+#   6. the self-check the addon runs on its first CUDA use (backends().cuda)
+#   7. the Node test suite with MBVR_TEST_BACKEND=cuda, per precision (npm test where
 #      npm is; else the suite compiled by scripts/pack-gpu-suite.sh, with plain node)
-#   7. benchmarks: mbvr (device-resident API) and PyTorch eager, side by side
+#   8. benchmarks: mbvr (device-resident API) and PyTorch eager, side by side
 # The table of step results is printed last; exit status 1 if any step failed.
 #
 # Environment: OUT (default out/gpu-check), MBVR_DEV_BUILD (default /tmp/mbvr-dev),
 # PYTHON (default python3), MBVR_GPU_CHECK_SKIP (space-separated step names to skip:
-# build check torch memcheck racecheck synccheck node bench_mbvr bench_torch).
+# build check torch memcheck racecheck synccheck self_check node bench_mbvr bench_torch).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -95,7 +96,16 @@ if [[ -x "$BIN" ]]; then
   fi
 fi
 
-# ---- 6. the Node test suite on the CUDA backend -------------------------------------
+# ---- 6. the self-check, as the addon runs it on its first CUDA use ------------------
+if command -v node >/dev/null && [[ -f build/Release/mbvr.node && -f dist/index.js ]]; then
+  step self_check node -e '
+    const t = Date.now();
+    const cuda = require("./dist/index.js").backends().cuda;
+    console.log(JSON.stringify({ ...cuda, firstCallMs: Date.now() - t }, null, 2));
+    if (!cuda.available) process.exit(1);'
+fi
+
+# ---- 7. the Node test suite on the CUDA backend -------------------------------------
 # Without npm (the GPU machine), the suite compiled by scripts/pack-gpu-suite.sh runs
 # with plain node against the addon in build/Release.
 node_tests() {
@@ -118,7 +128,7 @@ else
   RESULTS+=("skip  node (node, suite or addon missing)")
 fi
 
-# ---- 7. benchmarks ------------------------------------------------------------------
+# ---- 8. benchmarks ------------------------------------------------------------------
 if [[ -x "$BIN" ]]; then
   step bench_mbvr "$BIN" --bench 4096,32768 --big --json "$OUT/bench_mbvr.json"
   step bench_torch "$PY" scripts/bench_torch_gpu.py --batches 4096,32768 --largest 131072 \
