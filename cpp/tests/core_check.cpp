@@ -1,5 +1,6 @@
-// A standalone driver for the compute core, without Node: built with AddressSanitizer,
-// UBSan and LeakSanitizer by scripts/test-sanitizers.sh. It exercises every entry point
+// A standalone driver for the compute core, without Node (a ctest test: cmake/tests.cmake),
+// run by `npm test` (test/core.test.ts) and, built with AddressSanitizer, UBSan and
+// LeakSanitizer, by scripts/test-sanitizers.sh. It exercises every entry point
 // on random shapes and options and every error path, and checks the properties that need
 // no oracle (finite outputs, identical bits for any thread count, errors thrown as
 // mbvr::Error). Exit status 0 = clean; the sanitizers abort on any memory error or leak.
