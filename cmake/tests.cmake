@@ -2,7 +2,7 @@
 # linked to mbvr_core (no Node), that exits 0 when it passes. A new file there is a new
 # test at the next configure (or the next build: the glob is re-checked).
 #   cmake -S . -B build/core-tests -DMBVR_TESTS=ON && cmake --build build/core-tests
-#   ctest --test-dir build/core-tests --output-on-failure
+#   cd build/core-tests && ctest --output-on-failure
 # With MBVR_SANITIZE=ON they run under ASan (leak check on) and UBSan, halting at the
 # first report.
 enable_testing()

@@ -29,7 +29,12 @@ function missingTool(): string | undefined {
   if (run('cmake', ['--version']).missing) return 'cmake is not on the PATH';
   if (run('ctest', ['--version']).missing) return 'ctest is not on the PATH';
   const compilers = process.env.CXX ? [process.env.CXX] : ['c++', 'g++', 'clang++'];
-  if (!compilers.some((cxx) => run(cxx, ['--version']).ok))
+  // $CXX may carry flags ("clang++ -DX"), as CMake allows.
+  const runs = (cxx: string) => {
+    const [cmd, ...args] = cxx.trim().split(/\s+/);
+    return run(cmd, [...args, '--version']).ok;
+  };
+  if (!compilers.some(runs))
     return `no C++ compiler found (tried ${compilers.join(', ')})`;
   return undefined;
 }
