@@ -46,7 +46,7 @@ if(MBVR_WITH_MPI)
   target_compile_definitions(mbvr_mpi PRIVATE NAPI_VERSION=8 NAPI_CPP_EXCEPTIONS
     NODE_ADDON_API_DISABLE_DEPRECATED OMPI_SKIP_MPICXX=1 MPICH_SKIP_MPICXX=1)
   target_link_libraries(mbvr_mpi PRIVATE MPI::MPI_C Threads::Threads ${CMAKE_JS_LIB})
-  target_compile_options(mbvr_mpi PRIVATE -O2 -Wall -Wextra)
+  target_compile_options(mbvr_mpi PRIVATE -Wall -Wextra)
   if(MBVR_SANITIZE)
     target_compile_options(mbvr_mpi PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer -g)
     target_link_options(mbvr_mpi PRIVATE -fsanitize=address,undefined)

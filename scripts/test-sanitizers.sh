@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `npm run test:asan`: the compute core and the addon under AddressSanitizer + UBSan,
-# a leak check, and an allocation failure injected.
-#   1. cpp/tests/core_check.cpp (the core without Node) built with ASan, UBSan and
-#      LeakSanitizer: every entry point and error path; any memory error, undefined
-#      behaviour or leak fails it.
+# a leak check, and an allocation failure injected. Both sanitizer builds are
+# RelWithDebInfo (-O2 -g: line numbers in the reports, near-Release speed).
+#   1. The core's C++ tests (cpp/tests/*.cpp: core_check exercises every entry point and
+#      error path) built by CMake with MBVR_SANITIZE=ON, run by ctest under ASan, UBSan
+#      and LeakSanitizer (cmake/tests.cmake sets their options): any memory error,
+#      undefined behaviour or leak fails it.
 #   2. The addon built with ASan + UBSan (build-asan/, CUDA off) and the JavaScript test
 #      suite run against it (LD_PRELOAD of the ASan runtime, MBVR_ADDON_PATH). Leak
 #      detection is off for this step: Node itself does not free everything at exit;
@@ -15,20 +17,21 @@ cd "$(dirname "$0")/.."
 out=build-asan
 mkdir -p "$out"
 
-echo "== 1. core_check with ASan + UBSan + LSan"
-g++ -std=c++17 -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
-  -Icpp cpp/tests/core_check.cpp cpp/mbvr.cpp cpp/validation.cpp cpp/evaluation.cpp cpp/cpu/*.cpp cpp/cuda_disabled.cpp -lpthread -o "$out/core_check"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$out/core_check"
+echo "== 1. the core's C++ tests with ASan + UBSan + LSan (ctest)"
+cmake -S . -B "$out/core-tests" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMBVR_SANITIZE=ON -DMBVR_TESTS=ON \
+  -DMBVR_CUDA=OFF >/dev/null
+cmake --build "$out/core-tests" --parallel 2 >/dev/null
+(cd "$out/core-tests" && ctest --output-on-failure)
 
 echo "== 2. the test suite against an ASan + UBSan build of the addon"
-npx cmake-js compile -O "$out" --CDMBVR_SANITIZE=ON --CDMBVR_CUDA=OFF >/dev/null
+npx cmake-js compile -O "$out" -B RelWithDebInfo --CDMBVR_SANITIZE=ON --CDMBVR_CUDA=OFF >/dev/null
 asan_runtime=$(g++ -print-file-name=libasan.so)
 ubsan_runtime=$(g++ -print-file-name=libubsan.so)
 npm run build:ts >/dev/null
-tests=$(ls test/*.test.ts | grep -v -e package.test.ts -e memory.test.ts)
+tests=$(ls test/*.test.ts | grep -v -e package.test.ts -e memory.test.ts -e core.test.ts)  # core: step 1
 LD_PRELOAD="$asan_runtime:$ubsan_runtime" \
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  MBVR_ADDON_PATH="$out/Release/mbvr.node" MBVR_FUZZ_RUNS="${MBVR_FUZZ_RUNS:-1000}" \
+  MBVR_ADDON_PATH="$out/RelWithDebInfo/mbvr.node" MBVR_FUZZ_RUNS="${MBVR_FUZZ_RUNS:-1000}" \
   node --import tsx --test --test-concurrency=1 $tests
 
 echo "== 3. an allocation failure is a JS Error, and the next call works"

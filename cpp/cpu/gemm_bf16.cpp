@@ -143,8 +143,8 @@ bool bf16_kernel_native() { return kernel().run != &portable_run; }
 const char* gemm_bf16_kernel_name() { return kernel().name; }
 
 MBVR_DISPATCH
-void convert_rows_bf16(bf16* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows,
-                       int64_t cols, const float* scale) {
+void convert_rows_bf16_simd(bf16* dst, int64_t ld_dst, const float* src, int64_t ld_src,
+                            int64_t rows, int64_t cols, const float* scale) {
   for (int64_t r = 0; r < rows; ++r) {
     const float s = scale ? scale[r] : 1.0f;  // x * 1 is exact: no separate unscaled loop
     const float* in = src + r * ld_src;
@@ -153,10 +153,14 @@ void convert_rows_bf16(bf16* dst, int64_t ld_dst, const float* src, int64_t ld_s
     if ((cols & 1) && ld_dst > cols) out[cols] = 0;
   }
 }
+void convert_rows_bf16(bf16* dst, int64_t ld_dst, const float* src, int64_t ld_src, int64_t rows,
+                       int64_t cols, const float* scale) {
+  convert_rows_bf16_simd(dst, ld_dst, src, ld_src, rows, cols, scale);
+}
 
 MBVR_DISPATCH
-void convert_transposed_bf16(bf16* dst, int64_t ld_dst, const float* src, int64_t ld_src,
-                             int64_t rows, int64_t cols, const float* scale) {
+void convert_transposed_bf16_simd(bf16* dst, int64_t ld_dst, const float* src, int64_t ld_src,
+                                  int64_t rows, int64_t cols, const float* scale) {
   // Blocked through an L1 tile of row pairs: two source rows are converted at a time,
   // contiguously (vectorized), into 32-bit pairs, which are then written out one
   // destination row (kTile contiguous bf16) at a time, a pair per store. Walking the
@@ -189,14 +193,18 @@ void convert_transposed_bf16(bf16* dst, int64_t ld_dst, const float* src, int64_
   if ((rows & 1) && ld_dst > rows)
     for (int64_t c = 0; c < cols; ++c) dst[c * ld_dst + rows] = 0;
 }
+void convert_transposed_bf16(bf16* dst, int64_t ld_dst, const float* src, int64_t ld_src,
+                             int64_t rows, int64_t cols, const float* scale) {
+  convert_transposed_bf16_simd(dst, ld_dst, src, ld_src, rows, cols, scale);
+}
 
 int64_t packed_b_bf16_elems(int64_t k, int64_t n) {
   return (n + kBf16Nr - 1) / kBf16Nr * ((k + 1) / 2) * 2 * kBf16Nr;
 }
 
 MBVR_DISPATCH
-void pack_b_bf16_rows(bf16* packed, const float* b, int64_t ldb, int64_t k, int64_t n, int64_t p0,
-                      int64_t p1) {
+void pack_b_bf16_rows_simd(bf16* packed, const float* b, int64_t ldb, int64_t k, int64_t n,
+                           int64_t p0, int64_t p1) {
   // A pair of rows of b at a time, read contiguously across every panel (each panel's
   // k-pair row is 128 contiguous bytes, written as 32-bit pairs: a vector loop).
   const int64_t panel_stride = packed_b_bf16_elems(k, kBf16Nr);
@@ -214,13 +222,17 @@ void pack_b_bf16_rows(bf16* packed, const float* b, int64_t ldb, int64_t k, int6
     }
   }
 }
+void pack_b_bf16_rows(bf16* packed, const float* b, int64_t ldb, int64_t k, int64_t n, int64_t p0,
+                      int64_t p1) {
+  pack_b_bf16_rows_simd(packed, b, ldb, k, n, p0, p1);
+}
 
 void pack_b_bf16(bf16* packed, const float* b, int64_t ldb, int64_t k, int64_t n) {
   pack_b_bf16_rows(packed, b, ldb, k, n, 0, k);
 }
 
 MBVR_DISPATCH
-void pack_bt_bf16(bf16* packed, const float* bt, int64_t ldbt, int64_t k, int64_t n) {
+void pack_bt_bf16_simd(bf16* packed, const float* bt, int64_t ldbt, int64_t k, int64_t n) {
   // Each column of B is a contiguous row of bt, whose pairs land 2 * kBf16Nr elements
   // apart in the panel: kPackPairs pairs at a time.
   const int64_t pairs = (k + 1) / 2, full = k / 2;
@@ -240,6 +252,9 @@ void pack_bt_bf16(bf16* packed, const float* bt, int64_t ldbt, int64_t k, int64_
         std::fill(panel + (t * kBf16Nr + w) * 2, panel + (t + 1) * kBf16Nr * 2, bf16{0});
     }
   }
+}
+void pack_bt_bf16(bf16* packed, const float* bt, int64_t ldbt, int64_t k, int64_t n) {
+  pack_bt_bf16_simd(packed, bt, ldbt, k, n);
 }
 
 void gemm_bf16_packed(float* c, int64_t ldc, const bf16* a, int64_t lda, const bf16* packed_b,

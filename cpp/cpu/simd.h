@@ -4,15 +4,58 @@
 #include <cstdint>
 #include <cstring>
 
-// MBVR_DISPATCH compiles a function for AVX-512 (x86-64-v4), AVX2+FMA (x86-64-v3) and
-// baseline x86-64 and picks one at load time (GCC function multi-versioning). Callees
+// MBVR_DISPATCH compiles a function three times, for AVX-512, for AVX2 and for baseline
+// x86-64, and picks one at load time (function multi-versioning: target_clones). Callees
 // marked MBVR_INLINE are inlined into each clone and so compiled for its instruction set.
-// ISA levels, not CPU names: "arch=skylake-avx512" is chosen only on that Intel model,
-// so an AMD Zen 4 with AVX-512 silently ran the baseline clone.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(MBVR_NO_DISPATCH)
-#define MBVR_DISPATCH __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+//
+// It declares the function static: a dispatched function must have internal linkage,
+// and a file's external entry point calls it, e.g.
+//   MBVR_DISPATCH void scale_simd(float* z, int64_t n) { ... }
+//   void scale(float* z, int64_t n) { scale_simd(z, n); }
+// because Clang 14 gets target_clones wrong on an external function: with a prior
+// declaration in a namespace (our headers) it silently compiles one baseline version,
+// and without one it emits no symbol under the function's own name (other files fail
+// to link). The `static` turns the first case into a compile error under any compiler
+// ("declared extern and later static"). Clang 14 still gives each clone set's resolver
+// an external symbol, so two files must not dispatch functions of the same name and
+// signature (a "multiple definition" link error says so).
+//
+// The clones, per compiler (MBVR_CLONE_AVX512 / MBVR_CLONE_AVX2 name them):
+//   GCC 12+: ISA levels "arch=x86-64-v4" (AVX-512 F/BW/CD/DQ/VL) and "arch=x86-64-v3"
+//     (AVX2, FMA, BMI2, ...). Levels, not CPU names: "arch=skylake-avx512" is chosen only
+//     on that Intel model, so an AMD Zen 4 with AVX-512 silently ran the baseline clone.
+//   Clang, older GCC: one feature per clone, "avx512f" (which implies AVX2 and FMA) and
+//     "avx2" (without FMA). target_clones takes no feature lists (a comma separates
+//     clones), and Clang 14 accepts "arch=x86-64-v4" but its resolver only compares the
+//     CPU vendor field with 0 (seen in the disassembly): on Intel and AMD the baseline
+//     clone always ran, and the v3 clone never.
+// Elsewhere the compile-time target alone decides: not x86-64, MBVR_NO_DISPATCH, or not
+// ELF (the clones are chosen through an ELF ifunc; GCC has no other way, and Clang's
+// multi-versioning on Mach-O and COFF is newer than the compilers we test).
+// cpu/info.cpp reports the clone the dispatch picks (backends().cpu.simd) through a
+// function versioned with the same MBVR_CLONE_* strings, i.e. the same resolver.
+#if defined(__x86_64__) && defined(__ELF__) && defined(__has_attribute) && !defined(MBVR_NO_DISPATCH)
+#if __has_attribute(target_clones)
+#define MBVR_HAVE_DISPATCH 1
+#endif
+#endif
+
+#ifdef MBVR_HAVE_DISPATCH
+#if defined(__clang__) || __GNUC__ < 12
+#define MBVR_CLONE_AVX512 "avx512f"
+#define MBVR_CLONE_AVX2 "avx2"
 #else
-#define MBVR_DISPATCH
+#define MBVR_CLONE_AVX512 "arch=x86-64-v4"
+#define MBVR_CLONE_AVX2 "arch=x86-64-v3"
+#endif
+// AVX2 first: Clang 14 checks the vector-argument ABI of the calls in a target_clones
+// function against its first listed clone only. With AVX-512 first, every call to an MBVR_INLINE
+// helper taking a vf16 is an error ("without 'avx512f' enabled changes the ABI"); with
+// AVX2 first it is the -Wpsabi warning silenced below. No such call survives: the helpers
+// are always inlined. (The order of the list does not change which clone is picked.)
+#define MBVR_DISPATCH static __attribute__((target_clones(MBVR_CLONE_AVX2, MBVR_CLONE_AVX512, "default")))
+#else
+#define MBVR_DISPATCH static
 #endif
 #define MBVR_INLINE inline __attribute__((always_inline))
 

@@ -17,7 +17,7 @@ void pack_queries(float* qt, float* qn, const float* q, const float* inv, int64_
 }
 
 MBVR_DISPATCH
-static void scale_rows(float* z, int64_t ldz, const float* f, int64_t nd, int64_t nq) {
+void scale_rows(float* z, int64_t ldz, const float* f, int64_t nd, int64_t nq) {
   for (int64_t j = 0; j < nd; ++j) {
     const float fj = f[j];
     float* zj = z + j * ldz;

@@ -63,8 +63,8 @@ MBVR_INLINE void column_max(float* q_max, const float* z, int64_t nd, int64_t nq
 }  // namespace
 
 MBVR_DISPATCH
-void lse_partials(math::LseState* doc_stats, float* q_max, double* q_sum, const float* z, int64_t nd,
-                  int64_t nq, int64_t ld) {
+void lse_partials_simd(math::LseState* doc_stats, float* q_max, double* q_sum, const float* z, int64_t nd,
+                       int64_t nq, int64_t ld) {
   for (int64_t j = 0; j < nd; ++j) {
     const float* zj = z + j * ld;
     const float m = row_max(zj, nq);
@@ -85,10 +85,14 @@ void lse_partials(math::LseState* doc_stats, float* q_max, double* q_sum, const 
     q_sum[i] = sum;
   }
 }
+void lse_partials(math::LseState* doc_stats, float* q_max, double* q_sum, const float* z, int64_t nd,
+                  int64_t nq, int64_t ld) {
+  lse_partials_simd(doc_stats, q_max, q_sum, z, nd, nq, ld);
+}
 
 MBVR_DISPATCH
-void exp_partials(float* z, float* q_max, double* q_sum, double* q_ez, int64_t nd, int64_t nq,
-                  int64_t ld) {
+void exp_partials_simd(float* z, float* q_max, double* q_sum, double* q_ez, int64_t nd, int64_t nq,
+                       int64_t ld) {
   column_max(q_max, z, nd, nq, ld);
   int64_t i = 0;
   for (; i + kLanes <= nq; i += kLanes) {
@@ -119,10 +123,14 @@ void exp_partials(float* z, float* q_max, double* q_sum, double* q_ez, int64_t n
     q_ez[i] = ez;
   }
 }
+void exp_partials(float* z, float* q_max, double* q_sum, double* q_ez, int64_t nd, int64_t nq,
+                  int64_t ld) {
+  exp_partials_simd(z, q_max, q_sum, q_ez, nd, nq, ld);
+}
 
 MBVR_DISPATCH
-void scale_exp_tile(float* z, const float* q_factor, const float* doc_scale, int64_t nd,
-                    int64_t nq, int64_t ld) {
+void scale_exp_tile_simd(float* z, const float* q_factor, const float* doc_scale, int64_t nd,
+                         int64_t nq, int64_t ld) {
   for (int64_t j = 0; j < nd; ++j) {
     float* zj = z + j * ld;
     const float s = doc_scale[j];
@@ -131,10 +139,14 @@ void scale_exp_tile(float* z, const float* q_factor, const float* doc_scale, int
     for (; i < nq; ++i) zj[i] = zj[i] * q_factor[i] * s;
   }
 }
+void scale_exp_tile(float* z, const float* q_factor, const float* doc_scale, int64_t nd,
+                    int64_t nq, int64_t ld) {
+  scale_exp_tile_simd(z, q_factor, doc_scale, nd, nq, ld);
+}
 
 MBVR_DISPATCH
-double fused_grad_tile(float* z, const float* lse_q, const float* lse_d, const float* doc_scale,
-                       float scale, int64_t nd, int64_t nq, int64_t ld) {
+double fused_grad_tile_simd(float* z, const float* lse_q, const float* lse_d,
+                            const float* doc_scale, float scale, int64_t nd, int64_t nq, int64_t ld) {
   double dot = 0;
   for (int64_t j = 0; j < nd; ++j) {
     float* zj = z + j * ld;
@@ -156,6 +168,10 @@ double fused_grad_tile(float* z, const float* lse_q, const float* lse_d, const f
     }
   }
   return dot;
+}
+double fused_grad_tile(float* z, const float* lse_q, const float* lse_d, const float* doc_scale,
+                       float scale, int64_t nd, int64_t nq, int64_t ld) {
+  return fused_grad_tile_simd(z, lse_q, lse_d, doc_scale, scale, nd, nq, ld);
 }
 
 }  // namespace mbvr::cpu
