@@ -387,6 +387,44 @@ describe('mbvr/tfjs input checks', () => {
       message: /temperature/,
     });
   });
+  it('shuffledPairs names the argument and the rule, and leaves pi as it was', () => {
+    const t = tf.zeros([4, 3]);
+    const pi = Int32Array.from([1, 2, 3, 0]);
+    assert.throws(() => shuffledPairs(new Float32Array(12) as never, t, pi), {
+      name: 'TypeError',
+      message: 'Expected a tf.Tensor (one @tensorflow/tfjs-core in the project) for text but received Float32Array',
+    });
+    assert.throws(() => shuffledPairs(t, tf.zeros([4, 3], 'int32'), pi), {
+      name: 'TypeError',
+      message: 'Expected a float32 tensor for visual but received a int32 tensor',
+    });
+    assert.throws(() => shuffledPairs(tf.scalar(1), t, pi), {
+      name: 'RangeError',
+      message: 'Expected a tensor of one row per video [batch, ...] for text but received shape []',
+    });
+    assert.throws(() => shuffledPairs(t, tf.zeros([3, 5]), pi), {
+      name: 'RangeError',
+      message: 'Expected 4 rows (one per video, as text) for visual but received shape [3, 5]',
+    });
+    assert.throws(() => shuffledPairs(t, t, [1, 2, 3, 0] as never), {
+      name: 'TypeError',
+      message: 'Expected an Int32Array (from modalityShuffle) for pi but received Array',
+    });
+    assert.throws(() => shuffledPairs(t, t, new Int32Array(6)), {
+      name: 'RangeError',
+      message: 'Expected a length that is a positive multiple of 4 (batch x k) for pi but received length 6',
+    });
+    assert.throws(() => shuffledPairs(t, t, Int32Array.from([1, 2, 4, 0])), {
+      name: 'RangeError',
+      message: 'Expected a row of the batch, 0 to 3 for pi[2] but received 4 of type number',
+    });
+    const disposed = tf.zeros([4, 3]);
+    disposed.dispose();
+    assert.throws(() => shuffledPairs(t, disposed, pi), { name: 'TypeError', message: 'Expected a live tf.Tensor for visual but received a disposed tensor' });
+    const pairs = shuffledPairs(t, t, pi);
+    assert.deepEqual(Array.from(pi), [1, 2, 3, 0]);
+    tf.dispose([t, pairs.text, pairs.visual]);
+  });
 });
 
 describe('the mbvr/tfjs subpath', () => {
