@@ -8,7 +8,7 @@
 //   1 gather     tf.gather with tfjs's registered gradient (unsortedSegmentSum): the
 //                recipe docs/trainers.md gave. No gradient on wasm (no kernel).
 //   2 one-hot    constant one-hot matrices P (B*K x B): P t, P v; backward P^T dy with an
-//                explicit transpose (the demo's gatherRows). O(B^2 K D).
+//                explicit transpose (what the demo used before shuffledPairs). O(B^2 K D).
 //   3 inverse    a custom op: forward tf.gather; backward by gathering dy through the
 //                inverse of the index (each video's rows, padded to the most frequent
 //                video with a zero row) and summing. O(B K D), forward kernels only.
