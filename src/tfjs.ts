@@ -1,19 +1,21 @@
-// mbvr/tfjs: the MBVR loss as a TensorFlow.js op. The forward pass reads the tensors
-// (dataSync) and calls mbvrLossSync; the backward pass hands tfjs the native gradients,
-// scaled by the upstream gradient dy. So `optimizer.minimize(() => mbvrLoss(...))`,
+// mbvr/tfjs: the MBVR loss as a TensorFlow.js op, and shuffledPairs, the inputs of the
+// modality-shuffled negatives (src/tfjs-pairs.ts). The loss's forward pass reads the
+// tensors (dataSync) and calls mbvrLossSync; the backward pass hands tfjs the native
+// gradients, scaled by the upstream gradient dy. So `optimizer.minimize(() => mbvrLoss(...))`,
 // `tf.grads` and `tf.variableGrads` train any tfjs model with the exact MBVR gradients.
 //
-// Optional peer dependency: @tensorflow/tfjs-core >= 4 (brought by @tensorflow/tfjs,
-// @tensorflow/tfjs-node, or a backend package). `import 'mbvr'` never loads it.
-// tfjs-core's own typings name DOM and `long` types; these references let this file
-// compile under our Node-only tsconfig and are not copied into dist/tfjs.d.ts.
+// Optional peer dependency: @tensorflow/tfjs-core >= 4 (loaded by src/tfjs-load.ts, which
+// says what to install when it is missing). `import 'mbvr'` never loads it.
 /// <reference lib="dom" />
 /// <reference types="long" />
 import type * as TF from '@tensorflow/tfjs-core';
 import { Described, invalidParameterError } from './errors';
 import { mbvrLossSync } from './loss';
+import { tf, warnIfNoGradients } from './tfjs-load';
 import type { MbvrGrads, MbvrOptions, MbvrResult } from './types';
 import { requireObject } from './validate';
+
+export { shuffledPairs, type ShuffledPairs } from './tfjs-pairs';
 
 export interface TfMbvrInputs {
   /** B x D */
@@ -24,13 +26,26 @@ export interface TfMbvrInputs {
   visual?: TF.Tensor;
   /** B x D, needed when beta > 0 */
   text?: TF.Tensor;
-  /** B x K x D, or (B * K) x D, needed when gamma > 0 */
+  /** B x K x D, or (B * K) x D (row i * K + k: H(t_i, v_pi_k(i)), see shuffledPairs), needed when gamma > 0 */
   shuffled?: TF.Tensor;
 }
 
+/** The bounds of a learned logit scale, OpenCLIP's: tau = exp(-s) stays in [0.01, 1]. */
+export const LOGIT_SCALE_MIN = 0;
+export const LOGIT_SCALE_MAX = Math.log(100);
+
 export interface TfMbvrOptions extends Omit<MbvrOptions, 'temperature' | 'margin' | 'labels' | 'grads'> {
-  /** tau [0.05]; a scalar tensor (a tf.variable) is trained too: it receives dL/dtau. */
+  /** tau [0.05]; a scalar tensor (a tf.variable) is trained too: it receives dL/dtau.
+   * To learn the temperature, prefer `logitScale`: a plain tau can step below zero. */
   temperature?: number | TF.Tensor;
+  /**
+   * A learned temperature as OpenCLIP learns it: s = ln(1 / tau), a one-element float32
+   * tensor (a tf.variable, e.g. initialised to ln(1 / 0.07)). The loss uses
+   * tau = exp(-clamp(s, 0, ln 100)), so tau stays in [0.01, 1] whatever the optimizer
+   * does, and s receives dL/ds = -tau * dL/dtau inside the bounds; outside them (the
+   * clamp active), only a gradient that steps s back inside. Not with `temperature`.
+   */
+  logitScale?: TF.Tensor;
   /** delta, one number or one per row (a constant: no gradient flows into it) [0] */
   margin?: number | Float32Array | TF.Tensor;
   /** video ids, length B (an Int32Array or an int32 tensor) */
@@ -38,27 +53,6 @@ export interface TfMbvrOptions extends Omit<MbvrOptions, 'temperature' | 'margin
   /** Called with the native result of every forward pass: the terms, for logging. */
   onResult?: (result: MbvrResult) => void;
 }
-
-/** tfjs-core, or an error that says what to install. */
-function loadTfjs(): typeof TF {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('@tensorflow/tfjs-core') as typeof TF;
-  } catch (cause) {
-    throw new Error(
-      [
-        'mbvr/tfjs: could not load @tensorflow/tfjs-core (TensorFlow.js), an optional peer dependency of mbvr.',
-        `Reason: ${(cause as Error).message.split('\n')[0]}`,
-        'Possible solutions:',
-        '- install TensorFlow.js next to mbvr: npm install @tensorflow/tfjs (or @tensorflow/tfjs-node, or @tensorflow/tfjs-core with a backend)',
-        "- or use the core API without tfjs: import { mbvrLossSync } from 'mbvr'",
-      ].join('\n'),
-      { cause },
-    );
-  }
-}
-
-const tf = loadTfjs();
 
 type InputName = 'query' | 'fused' | 'visual' | 'text' | 'shuffled';
 const INPUT_NAMES: readonly InputName[] = ['query', 'fused', 'visual', 'text', 'shuffled'];
@@ -106,9 +100,62 @@ function checkShapes(tensors: Partial<Record<InputName, TF.Tensor>>): { batch: n
 }
 
 /**
+ * Where tau comes from: a number (or the default), or a tensor input of the op — tau
+ * itself (`temperature`) or s = ln(1 / tau) (`logitScale`) — with the map from the
+ * tensor's value to tau and the chain rule from dL/dtau back to that value.
+ */
+interface TemperatureSource {
+  /** the tensor the op takes as its last input, when tau is learned */
+  tensor?: TF.Tensor;
+  /** tau from the tensor's value (or the number, when there is no tensor) */
+  tau(value: number): number | undefined;
+  /** d(loss * dy)/d(value), from dL/dtau and the upstream dy */
+  grad(value: number, dLdtau: number, dy: number): number;
+}
+
+function requireScalarTensor(value: unknown, name: string, expected: string): TF.Tensor {
+  const t = requireTensor(value, name, 'float32');
+  if (t.size !== 1) throw invalidParameterError(name, expected, new Described(shapeText(t.shape)), RangeError);
+  return t;
+}
+
+function temperatureSource(temperature: unknown, logitScale: unknown): TemperatureSource {
+  if (logitScale !== undefined) {
+    if (temperature !== undefined) throw invalidParameterError('options', 'temperature or logitScale (not both)', new Described('both'));
+    const tensor = requireScalarTensor(logitScale, 'logitScale', 'a one-element tensor');
+    const clamp = (s: number) => Math.min(Math.max(s, LOGIT_SCALE_MIN), LOGIT_SCALE_MAX);
+    return {
+      tensor,
+      tau(s) {
+        if (!Number.isFinite(s)) throw invalidParameterError('logitScale', 'a finite value', s, RangeError);
+        return Math.exp(-clamp(s));
+      },
+      // tau = exp(-s): dL/ds = -tau dL/dtau while the clamp is inactive. Where it is
+      // active, a clamp's own gradient (0) would strand s outside the bounds for good
+      // (tau frozen at 0.01 or 1); OpenCLIP avoids that by clamping the parameter after
+      // each step. Without touching the variable, the same effect: a gradient that steps
+      // s back inside passes, one that pushes it further out is dropped.
+      grad(s, dLdtau, dy) {
+        const g = -Math.exp(-clamp(s)) * dLdtau * dy; // gradient descent moves s by -lr * g
+        if (s > LOGIT_SCALE_MAX) return g > 0 ? g : 0;
+        if (s < LOGIT_SCALE_MIN) return g < 0 ? g : 0;
+        return g;
+      },
+    };
+  }
+  if (temperature === undefined || typeof temperature === 'number')
+    return { tau: () => temperature as number | undefined, grad: () => 0 };
+  return {
+    tensor: requireScalarTensor(temperature, 'temperature', 'a number or a one-element tensor'),
+    tau: (value) => value,
+    grad: (_, dLdtau, dy) => dLdtau * dy,
+  };
+}
+
+/**
  * The MBVR loss of docs/math.md §2 as a scalar tensor, differentiable in every input
- * tensor (and in `temperature` when it is a tensor). Gradients are the native ones,
- * multiplied by the upstream gradient.
+ * tensor (and in `temperature` or `logitScale` when given as a tensor). Gradients are the
+ * native ones, multiplied by the upstream gradient.
  */
 export function mbvrLoss(inputs: TfMbvrInputs, options: TfMbvrOptions = {}): TF.Scalar {
   const inp = requireObject(inputs, 'inputs');
@@ -121,13 +168,8 @@ export function mbvrLoss(inputs: TfMbvrInputs, options: TfMbvrOptions = {}): TF.
   const { batch, dim } = checkShapes(given);
   const names = INPUT_NAMES.filter((n) => given[n] !== undefined);
 
-  const { temperature, margin, labels, onResult, ...rest } = opt;
-  let tauTensor: TF.Tensor | undefined;
-  if (temperature !== undefined && typeof temperature !== 'number') {
-    tauTensor = requireTensor(temperature, 'temperature', 'float32');
-    if (tauTensor.size !== 1)
-      throw invalidParameterError('temperature', 'a number or a one-element tensor', new Described(shapeText(tauTensor.shape)), RangeError);
-  }
+  const { temperature, logitScale, margin, labels, onResult, ...rest } = opt;
+  const source = temperatureSource(temperature, logitScale);
   // Constants are read once, outside the op.
   let marginValue: number | Float32Array | undefined;
   if (margin !== undefined && typeof margin !== 'number' && !(margin instanceof Float32Array))
@@ -143,10 +185,10 @@ export function mbvrLoss(inputs: TfMbvrInputs, options: TfMbvrOptions = {}): TF.
     const tensors = args.slice(0, names.length) as TF.Tensor[];
     const data: Partial<Record<InputName, Float32Array>> = {};
     names.forEach((name, i) => (data[name] = tensors[i].dataSync() as Float32Array));
-    const tau = tauTensor ? (args[names.length] as TF.Tensor).dataSync()[0] : (temperature as number | undefined);
+    const value = source.tensor ? (args[names.length] as TF.Tensor).dataSync()[0] : NaN;
     const result = mbvrLossSync(
       { batch, dim, query: data.query!, fused: data.fused!, visual: data.visual, text: data.text, shuffled: data.shuffled },
-      { ...rest, temperature: tau, margin: marginValue, labels: labelValue, grads: true },
+      { ...rest, temperature: source.tau(value), margin: marginValue, labels: labelValue, grads: true },
     );
     onResult?.(result);
     const grads = result.grads as MbvrGrads;
@@ -155,13 +197,14 @@ export function mbvrLoss(inputs: TfMbvrInputs, options: TfMbvrOptions = {}): TF.
       // The gradient tensors are made here, from copies: tfjs's cpu backend adopts the
       // array it is given, and `onResult` has shown the native arrays to user code.
       gradFunc: (dy: TF.Tensor) => {
+        warnIfNoGradients();
         const out = names.map((name, i) => tf.mul(dy, tf.tensor(grads[name]!.slice(), tensors[i].shape, 'float32')));
-        if (tauTensor) out.push(tf.mul(dy, tf.fill(tauTensor.shape, grads.temperature, 'float32')));
+        if (source.tensor) out.push(tf.fill(source.tensor.shape, source.grad(value, grads.temperature, dy.dataSync()[0]), 'float32'));
         return out;
       },
     };
   });
   const opInputs = names.map((n) => given[n]!);
-  if (tauTensor) opInputs.push(tauTensor);
+  if (source.tensor) opInputs.push(source.tensor);
   return op(...opInputs) as TF.Scalar;
 }

@@ -12,7 +12,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { defaultDatasetOptions, describeDataset, generateDataset, type DatasetOptions } from './data';
@@ -20,6 +19,11 @@ import { chooseMetrics } from './metrics';
 import { defaultModelOptions } from './model';
 import { defaultTrainOptions, embedAll, evaluate, train, type Embeddings, type Evaluation, type Mode, type Progress, type TrainOptions } from './train';
 import { writeEmbeddings, writeFigures } from './figures';
+
+// In Node, @tensorflow/tfjs-layers is what registers tfjs's gradients (docs/trainers.md).
+// A plain require: its typings do not pass tsc with skipLibCheck off.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+require('@tensorflow/tfjs-layers');
 
 interface Cli {
   data: DatasetOptions;

@@ -11,7 +11,8 @@
 // then nearly free, which is exactly the shortcut that lets a model ignore the visuals.
 // H is residual, so t, v and m live in one space and R_vt = cos(v, m) / cos(t, m) says
 // how much the fused embedding leans on each. Word bags are dense B x V products (tfjs's
-// wasm backend has no gradient kernel for gather); V is ~1.5k, so this is cheap.
+// wasm backend has no gradient kernel for gather); V is ~1.5k, so this is cheap. The MS
+// negatives' inputs come from mbvr/tfjs's shuffledPairs (train.ts).
 //
 // Speed: tfjs-wasm multiplies by a transposed matrix about 10x slower than it transposes
 // and multiplies, and tf.matMul's gradient does the former. `matMul` and `constTimes`
@@ -54,7 +55,7 @@ const matMul = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
   };
 }) as (a: tf.Tensor, b: tf.Tensor) => tf.Tensor2D;
 
-/** c @ b for a constant c (word bags, frame features, one-hot picks): differentiable in b. */
+/** c @ b for a constant c (word bags, frame features): differentiable in b. */
 function constTimes(c: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     (args[1] as tf.GradSaveFunc)([c]); // kept alive until the backward pass
@@ -133,12 +134,4 @@ export function framesOf(frames: Float32Array, videos: readonly number[], count:
   const out = new Float32Array(videos.length * size);
   videos.forEach((v, i) => out.set(frames.subarray(v * size, (v + 1) * size), i * size));
   return tf.tensor3d(out, [videos.length, count, frameDim]);
-}
-
-/** Rows of x picked by `index`, as a one-hot matmul (differentiable on every backend). */
-export function gatherRows(x: tf.Tensor2D, index: ArrayLike<number>): tf.Tensor2D {
-  const rows = x.shape[0];
-  const picks = new Float32Array(index.length * rows);
-  for (let i = 0; i < index.length; i++) picks[i * rows + index[i]] = 1;
-  return constTimes(tf.tensor2d(picks, [index.length, rows]), x);
 }

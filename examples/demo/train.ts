@@ -8,11 +8,11 @@
 // The loss and its gradients come from mbvr/tfjs (the native addon), the rest from tfjs.
 import * as tf from '@tensorflow/tfjs-core';
 import { modalityShuffle } from '../../src/index';
-import { mbvrLoss } from '../../src/tfjs';
+import { mbvrLoss, shuffledPairs } from '../../src/tfjs';
 import type { MbvrTerms } from '../../src/types';
 import type { Dataset } from './data';
 import type { Metrics } from './metrics';
-import { bagsOf, createModel, framesOf, gatherRows, type Model, type ModelOptions } from './model';
+import { bagsOf, createModel, framesOf, type Model, type ModelOptions } from './model';
 import { shuffle, stream } from './random';
 
 export type Mode = 'baseline' | 'mbvr';
@@ -98,8 +98,8 @@ export function train(data: Dataset, mode: Mode, o: TrainOptions, onProgress?: (
         if (mode === 'baseline')
           return mbvrLoss({ query, fused }, { temperature: o.temperature, alpha: 0, beta: 0, gamma: 0, labels, onResult });
         // Row i*K + k of the shuffled set fuses text i with the visuals of video pi_k(i).
-        const own = Array.from({ length: o.batch * o.k }, (_, r) => Math.floor(r / o.k));
-        const shuffled = model.fuse(gatherRows(text, own), gatherRows(visual, pi));
+        const pairs = shuffledPairs(text, visual, pi);
+        const shuffled = model.fuse(pairs.text as tf.Tensor2D, pairs.visual as tf.Tensor2D);
         return mbvrLoss({ query, fused, visual, text, shuffled }, { temperature: o.temperature, margin, labels, onResult });
       }, true, model.variables)!;
       const value = loss.dataSync()[0];
