@@ -38,13 +38,14 @@ function requireRows(value: unknown, name: string): TF.Tensor {
 }
 
 /** The index checks: K = pi.length / B a whole number >= 1, every entry a row of the batch. */
-function requireIndex(pi: unknown, batch: number): number {
+/** K, from pi's B * K entries, each a row of the `visuals` visual rows. */
+function requireIndex(pi: unknown, batch: number, visuals: number): number {
   if (!(pi instanceof Int32Array)) throw invalidParameterError('pi', 'an Int32Array (from modalityShuffle)', pi);
   if (pi.length === 0 || pi.length % batch !== 0)
     throw invalidParameterError('pi', `a length that is a positive multiple of ${batch} (batch x k)`, new Described(`length ${pi.length}`), RangeError);
   for (let r = 0; r < pi.length; r++)
-    if (pi[r] < 0 || pi[r] >= batch)
-      throw invalidParameterError(`pi[${r}]`, `a row of the batch, 0 to ${batch - 1}`, pi[r], RangeError);
+    if (pi[r] < 0 || pi[r] >= visuals)
+      throw invalidParameterError(`pi[${r}]`, `a row of visual, 0 to ${visuals - 1}`, pi[r], RangeError);
   return pi.length / batch;
 }
 
@@ -131,16 +132,16 @@ export function pickRows(x: TF.Tensor, index: Int32Array, strategy: PickStrategy
  * `H(pairs.text, pairs.visual)`, and pass the result to mbvrLoss as `shuffled`.
  *
  * @param text   the videos' text embeddings (or any per-video text input of H), [B, ...]
- * @param visual the videos' visual embeddings, [B, ...] (its width may differ from text's)
- * @param pi     B x K indices into the batch, from modalityShuffle(B, { k, labels, seed })
+ * @param visual the videos' visual embeddings, [B, ...] (its width may differ from text's);
+ *               or any N rows that pi indexes (a data-parallel rank: the visuals of the
+ *               videos its rows' negatives use, which other ranks may hold)
+ * @param pi     B x K indices into visual's rows, from modalityShuffle(B, { k, labels, seed })
  */
 export function shuffledPairs(text: TF.Tensor, visual: TF.Tensor, pi: Int32Array): ShuffledPairs {
   const t = requireRows(text, 'text');
   const v = requireRows(visual, 'visual');
   const batch = t.shape[0];
-  if (v.shape[0] !== batch)
-    throw invalidParameterError('visual', `${batch} rows (one per video, as text)`, new Described(`shape [${v.shape.join(', ')}]`), RangeError);
-  const k = requireIndex(pi, batch);
+  const k = requireIndex(pi, batch, v.shape[0]);
   const own = Int32Array.from({ length: batch * k }, (_, r) => Math.floor(r / k));
   const index = pi.slice(); // a snapshot: the backward runs later, after the caller may reuse pi
   const strategy = strategyFor(tf.getBackend());

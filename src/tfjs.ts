@@ -85,9 +85,10 @@ function checkShapes(tensors: Partial<Record<InputName, TF.Tensor>>): { batch: n
   const s = tensors.shuffled;
   if (s) {
     const shape = s.shape as number[];
+    // (batch 0: a data-parallel rank that holds no rows.)
     const ok =
       (shape.length === 3 && shape[0] === batch && shape[2] === dim && shape[1] >= 1) ||
-      (shape.length === 2 && shape[1] === dim && shape[0] >= batch && shape[0] % batch === 0);
+      (shape.length === 2 && shape[1] === dim && (batch === 0 ? shape[0] === 0 : shape[0] >= batch && shape[0] % batch === 0));
     if (!ok)
       throw invalidParameterError(
         'shuffled',

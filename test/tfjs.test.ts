@@ -402,9 +402,10 @@ describe('mbvr/tfjs input checks', () => {
       name: 'RangeError',
       message: 'Expected a tensor of one row per video [batch, ...] for text but received shape []',
     });
+    // visual may have any number of rows that pi indexes (a data-parallel rank's visuals).
     assert.throws(() => shuffledPairs(t, tf.zeros([3, 5]), pi), {
       name: 'RangeError',
-      message: 'Expected 4 rows (one per video, as text) for visual but received shape [3, 5]',
+      message: `Expected a row of visual, 0 to 2 for pi[${Array.from(pi).findIndex((j) => j >= 3)}] but received 3 of type number`,
     });
     assert.throws(() => shuffledPairs(t, t, [1, 2, 3, 0] as never), {
       name: 'TypeError',
@@ -416,7 +417,7 @@ describe('mbvr/tfjs input checks', () => {
     });
     assert.throws(() => shuffledPairs(t, t, Int32Array.from([1, 2, 4, 0])), {
       name: 'RangeError',
-      message: 'Expected a row of the batch, 0 to 3 for pi[2] but received 4 of type number',
+      message: 'Expected a row of visual, 0 to 3 for pi[2] but received 4 of type number',
     });
     const disposed = tf.zeros([4, 3]);
     disposed.dispose();

@@ -8,6 +8,10 @@
 // and, through the report module, the figures (out/demo/report).
 //
 //   npm run demo -- --videos 3000 --epochs 8 --seed 1 --backend wasm --out out/demo
+//
+// Data parallel: under mpirun (or with --mpi) each global batch is split across the ranks
+// and the ranks sum their shares of the model gradients (mbvr/mpi), training the same
+// model as one process; rank 0 reports. `mpirun -np 2 npm run demo`.
 /// <reference types="emscripten" />
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -17,6 +21,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { defaultDatasetOptions, describeDataset, generateDataset, type DatasetOptions } from './data';
 import { chooseMetrics } from './metrics';
 import { defaultModelOptions } from './model';
+import type { Communicator } from '../../src/communicator';
 import { defaultTrainOptions, embedAll, evaluate, train, type Embeddings, type Evaluation, type Mode, type Progress, type TrainOptions } from './train';
 import { writeEmbeddings, writeFigures } from './figures';
 
@@ -30,6 +35,14 @@ interface Cli {
   train: TrainOptions;
   backend: 'wasm' | 'cpu';
   out: string;
+  /** data parallel over MPI: --mpi, or launched by mpirun */
+  mpi: boolean;
+  /** at most this many steps per run */
+  steps: number;
+  /** one run only */
+  only?: Mode;
+  /** skip the evaluation, the report and the embeddings (losses only) */
+  lossesOnly: boolean;
 }
 
 const HELP = `usage: npm run demo -- [options]
@@ -47,12 +60,26 @@ const HELP = `usage: npm run demo -- [options]
   --k N               MS negatives per row [${defaultTrainOptions.k}]
   --margin-scale X    dynamic margin = X * visual relevance [${defaultTrainOptions.marginScale}]
   --backend B         tfjs backend: wasm or cpu [wasm]
-  --out DIR           [out/demo]`;
+  --out DIR           [out/demo]
+  --mpi               data parallel over MPI (on by itself under mpirun): each global
+                      batch split across the ranks, model gradients summed (allReduce)
+  --steps N           at most N steps per run
+  --only MODE         one run: baseline or mbvr
+  --losses-only       train and write training.json only (no evaluation, no report)`;
 
 class UsageError extends Error {}
 
 function parseArgs(argv: string[]): Cli {
-  const cli: Cli = { data: { ...defaultDatasetOptions }, train: { ...defaultTrainOptions }, backend: 'wasm', out: 'out/demo' };
+  const launchedByMpi = ['OMPI_COMM_WORLD_SIZE', 'PMI_SIZE', 'PMIX_RANK'].some((v) => process.env[v] !== undefined);
+  const cli: Cli = {
+    data: { ...defaultDatasetOptions },
+    train: { ...defaultTrainOptions },
+    backend: 'wasm',
+    out: 'out/demo',
+    mpi: launchedByMpi,
+    steps: Infinity,
+    lossesOnly: false,
+  };
   // integer: a whole number >= min; otherwise a number >= min (> min when above is set).
   const number = (name: string, text: string | undefined, integer: boolean, min = integer ? 1 : 0, above = false): number => {
     const x = Number(text);
@@ -66,8 +93,13 @@ function parseArgs(argv: string[]): Cli {
       console.log(HELP);
       process.exit(0);
     }
-    if (value === undefined) value = argv[++i];
     const name = flag.replace(/^--/, '');
+    if (name === 'mpi' || name === 'losses-only') {
+      if (name === 'mpi') cli.mpi = true;
+      else cli.lossesOnly = true;
+      continue;
+    }
+    if (value === undefined) value = argv[++i];
     switch (name) {
       case 'seed':
         cli.data.seed = cli.train.seed = number(name, value, true, 0);
@@ -116,6 +148,13 @@ function parseArgs(argv: string[]): Cli {
       case 'out':
         if (!value) throw new UsageError('--out needs a folder');
         cli.out = value;
+        break;
+      case 'steps':
+        cli.steps = number(name, value, true);
+        break;
+      case 'only':
+        if (value !== 'baseline' && value !== 'mbvr') throw new UsageError(`--only is baseline or mbvr, got ${value}`);
+        cli.only = value;
         break;
       default:
         throw new UsageError(`unknown option ${flag}\n${HELP}`);
@@ -190,9 +229,18 @@ function table(results: Record<Mode, { evaluation: Evaluation; seconds: number }
 async function main(): Promise<void> {
   const cli = parseArgs(process.argv.slice(2));
   const total = performance.now();
+  let comm: Communicator | undefined;
+  if (cli.mpi) {
+    const { init } = await import('../../src/mpi');
+    comm = await init();
+  }
+  // Rank 0 speaks for a data-parallel job.
+  const say = (...args: unknown[]) => {
+    if (!comm || comm.rank === 0) console.log(...args);
+  };
   tf.env().set('PROD', true); // no console banner from the cpu backend
   if (!(await tf.setBackend(cli.backend).catch(() => false))) {
-    console.log(`tfjs: the ${cli.backend} backend did not start; using cpu (much slower)`);
+    say(`tfjs: the ${cli.backend} backend did not start; using cpu (much slower)`);
     await tf.setBackend('cpu');
   }
   await tf.ready();
@@ -201,25 +249,48 @@ async function main(): Promise<void> {
   if (cli.train.batch > data.train.length)
     throw new UsageError(`--batch ${cli.train.batch} is more than the ${data.train.length} training queries`);
   const metrics = chooseMetrics();
-  console.log('MBVR demo: a modality-balanced video retriever, trained twice with tfjs and mbvr/tfjs');
-  for (const line of describeDataset(data)) console.log(`  ${line}`);
+  say('MBVR demo: a modality-balanced video retriever, trained twice with tfjs and mbvr/tfjs');
+  for (const line of describeDataset(data)) say(`  ${line}`);
   const t = cli.train;
-  console.log(
+  say(
     `  model: D=${defaultModelOptions.dim} two-tower + fusion H(t, v); ${t.epochs} epochs x ${Math.floor(data.train.length / t.batch)} steps of ${t.batch}, ` +
       `Adam ${t.learningRate}, tau ${t.temperature}; tfjs ${tf.getBackend()} backend; metrics from ${metrics.source === 'mbvr' ? "mbvr's evaluation API" : 'the demo fallback (addon without evaluation functions)'}`,
   );
-  console.log(`  mbvr run: K=${t.k} MS negatives per row, margin ${t.marginScale} x visual relevance, alpha = beta = gamma = 1\n`);
+  if (comm) say(`  data parallel: ${comm.size} MPI rank(s), each global batch of ${t.batch} split across them`);
+  say(`  mbvr run: K=${t.k} MS negatives per row, margin ${t.marginScale} x visual relevance, alpha = beta = gamma = 1\n`);
 
-  const results = {} as Record<Mode, { evaluation: Evaluation; seconds: number; history: { loss: number; terms: object }[]; embeddings: Embeddings }>;
-  for (const mode of ['baseline', 'mbvr'] as const) {
+  const modes = cli.only ? [cli.only] : (['baseline', 'mbvr'] as const);
+  const runs = {} as Record<Mode, { seconds: number; history: { loss: number; terms: object }[]; evaluation?: Evaluation; embeddings?: Embeddings }>;
+  for (const mode of modes) {
     const started = performance.now();
-    const run = train(data, mode, t, progressBar(mode));
-    const embeddings = embedAll(data, run.model, t.seed);
+    const run = train(data, mode, t, !comm || comm.rank === 0 ? progressBar(mode) : undefined, comm, cli.steps);
+    runs[mode] = { seconds: (performance.now() - started) / 1000, history: run.history };
+    if (!cli.lossesOnly && (!comm || comm.rank === 0)) {
+      const embeddings = embedAll(data, run.model, t.seed);
+      runs[mode].evaluation = evaluate(data, embeddings, metrics);
+      runs[mode].embeddings = embeddings;
+      runs[mode].seconds = (performance.now() - started) / 1000;
+    }
     run.model.dispose();
-    const evaluation = evaluate(data, embeddings, metrics);
-    results[mode] = { evaluation, seconds: (performance.now() - started) / 1000, history: run.history, embeddings };
   }
+  if (comm && comm.rank !== 0) return;
 
+  fs.mkdirSync(cli.out, { recursive: true });
+  const training = {
+    options: { data: cli.data, train: cli.train, backend: tf.getBackend(), metrics: metrics.source, ranks: comm?.size ?? 1 },
+    ...Object.fromEntries(
+      modes.map((mode) => {
+        const r = runs[mode];
+        return [mode, { textRecall: r.evaluation?.textRecall, siblingWins: r.evaluation?.siblingWins, history: r.history }];
+      }),
+    ),
+  };
+  fs.writeFileSync(path.join(cli.out, 'training.json'), `${JSON.stringify(training)}\n`);
+  if (cli.lossesOnly || modes.length < 2) {
+    say(`wrote ${path.join(cli.out, 'training.json')} (losses per step); total ${((performance.now() - total) / 1000).toFixed(1)} s`);
+    return;
+  }
+  const results = runs as Record<Mode, { evaluation: Evaluation; seconds: number; embeddings: Embeddings }>;
   console.log(`\n${table(results)}\n`);
   const b = results.baseline.evaluation;
   const m = results.mbvr.evaluation;
@@ -234,7 +305,6 @@ async function main(): Promise<void> {
       : `Not the paper's direction on: ${direction.filter(([, up]) => !up).map(([n]) => n).join(', ')}.`,
   );
 
-  fs.mkdirSync(cli.out, { recursive: true });
   const summary = {} as Record<Mode, Summary>;
   for (const mode of ['baseline', 'mbvr'] as const) {
     const e = results[mode].evaluation;
@@ -247,16 +317,6 @@ async function main(): Promise<void> {
     };
   }
   fs.writeFileSync(path.join(cli.out, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-  const training = {
-    options: { data: cli.data, train: cli.train, backend: tf.getBackend(), metrics: metrics.source },
-    ...Object.fromEntries(
-      (['baseline', 'mbvr'] as const).map((mode) => {
-        const r = results[mode];
-        return [mode, { textRecall: r.evaluation.textRecall, siblingWins: r.evaluation.siblingWins, history: r.history.map((h) => ({ loss: round(h.loss), terms: h.terms })) }];
-      }),
-    ),
-  };
-  fs.writeFileSync(path.join(cli.out, 'training.json'), `${JSON.stringify(training)}\n`);
   const dirs = (['baseline', 'mbvr'] as const).map((mode) => writeEmbeddings(path.join(cli.out, mode), results[mode].embeddings));
   console.log(`wrote ${path.join(cli.out, 'summary.json')}, training.json (losses per step) and the test embeddings (${dirs.map((d) => `${d}/*.npy`).join(', ')})`);
   console.log(await writeFigures(dirs, ['baseline', 'mbvr'], path.join(cli.out, 'report')));

@@ -6,7 +6,14 @@
 //             s_ik = H(t_i, v_pi_k(i)) from modalityShuffle, fused by the model itself, and
 //             a dynamic margin delta_i = marginScale * (visual relevance of query i).
 // The loss and its gradients come from mbvr/tfjs (the native addon), the rest from tfjs.
+//
+// Data parallel (a `comm`, e.g. under mpirun): every rank draws the same global batches
+// and holds its rows of each; the loss is the global batch's (mbvr/tfjs with the comm),
+// each rank backpropagates its rows, and the ranks sum their shares of the model
+// gradients (allReduce) before the same Adam step, so every rank trains the same model
+// as one process would (test/mpi-demo.test.ts compares the losses per step).
 import * as tf from '@tensorflow/tfjs-core';
+import type { Communicator } from '../../src/communicator';
 import { modalityShuffle } from '../../src/index';
 import { mbvrLoss, shuffledPairs } from '../../src/tfjs';
 import type { MbvrTerms } from '../../src/types';
@@ -65,7 +72,21 @@ export function stepsFor(data: Dataset, o: TrainOptions): number {
   return o.epochs * Math.floor(data.train.length / o.batch);
 }
 
-export function train(data: Dataset, mode: Mode, o: TrainOptions, onProgress?: (p: Progress) => void): RunResult {
+/** Rank r's rows [start, end) of a global batch of n rows over `size` ranks. */
+export function rankRows(n: number, rank: number, size: number): [number, number] {
+  const base = Math.floor(n / size), extra = n % size;
+  const start = rank * base + Math.min(rank, extra);
+  return [start, start + base + (rank < extra ? 1 : 0)];
+}
+
+export function train(
+  data: Dataset,
+  mode: Mode,
+  o: TrainOptions,
+  onProgress?: (p: Progress) => void,
+  comm?: Communicator,
+  maxSteps = Infinity,
+): RunResult {
   const start = performance.now();
   const d = data.options;
   const vocabulary = data.words.length;
@@ -73,37 +94,61 @@ export function train(data: Dataset, mode: Mode, o: TrainOptions, onProgress?: (
   const optimizer = tf.train.adam(o.learningRate);
   const orderRandom = stream(o.seed, 'batch-order');
   const perEpoch = Math.floor(data.train.length / o.batch);
-  const steps = o.epochs * perEpoch;
+  const steps = Math.min(o.epochs * perEpoch, maxSteps);
   const history: RunResult['history'] = [];
   const order = data.train.map((_, i) => i);
+  const [first, end] = comm ? rankRows(o.batch, comm.rank, comm.size) : [0, o.batch];
   let step = 0;
-  for (let epoch = 0; epoch < o.epochs; epoch++) {
+  for (let epoch = 0; epoch < o.epochs && step < steps; epoch++) {
     shuffle(orderRandom, order);
-    for (let b = 0; b < perEpoch; b++, step++) {
-      const rows = order.slice(b * o.batch, (b + 1) * o.batch).map((i) => data.train[i]);
+    for (let b = 0; b < perEpoch && step < steps; b++, step++) {
+      const batch = order.slice(b * o.batch, (b + 1) * o.batch).map((i) => data.train[i]);
+      const pi = modalityShuffle(o.batch, { k: o.k, seed: o.seed * 1_000_003 + step, labels: Int32Array.from(batch, (q) => q.video) });
+      // This process's rows (all of them without a comm).
+      const rows = batch.slice(first, end);
       const videoIds = rows.map((q) => q.video);
       const labels = Int32Array.from(videoIds);
-      const pi = modalityShuffle(o.batch, { k: o.k, seed: o.seed * 1_000_003 + step, labels });
       const margin = Float32Array.from(rows, (q) => o.marginScale * q.visualRelevance);
       const queryBags = bagsOf(rows.map((q) => q.tokens), vocabulary);
       const titleBags = bagsOf(videoIds.map((v) => data.videos[v].title), vocabulary);
       const frames = framesOf(data.frames, videoIds, d.frames, d.frameDim);
+      // With a comm, the visuals an MS negative needs may be another rank's rows: this
+      // rank embeds those videos' frames itself (pi over its own rows, then the identity).
+      const piRows = comm ? Array.from(pi.subarray(first * o.k, end * o.k), (j) => batch[j].video) : [];
+      const piFrames = comm && mode === 'mbvr' ? framesOf(data.frames, piRows, d.frames, d.frameDim) : undefined;
       let terms: MbvrTerms | undefined;
-      const loss = optimizer.minimize(() => {
+      const lossOf = () => {
         const query = model.encodeQuery(queryBags);
         const text = model.encodeText(titleBags);
         const visual = model.encodeVisual(frames);
         const fused = model.fuse(text, visual);
         const onResult = (r: { terms: MbvrTerms }) => (terms = r.terms);
         if (mode === 'baseline')
-          return mbvrLoss({ query, fused }, { temperature: o.temperature, alpha: 0, beta: 0, gamma: 0, labels, onResult });
+          return mbvrLoss({ query, fused }, { temperature: o.temperature, alpha: 0, beta: 0, gamma: 0, labels, onResult, comm });
         // Row i*K + k of the shuffled set fuses text i with the visuals of video pi_k(i).
-        const pairs = shuffledPairs(text, visual, pi);
+        const pairs = piFrames
+          ? shuffledPairs(text, model.encodeVisual(piFrames), Int32Array.from(piRows, (_, r) => r))
+          : shuffledPairs(text, visual, pi);
         const shuffled = model.fuse(pairs.text as tf.Tensor2D, pairs.visual as tf.Tensor2D);
-        return mbvrLoss({ query, fused, visual, text, shuffled }, { temperature: o.temperature, margin, labels, onResult });
-      }, true, model.variables)!;
-      const value = loss.dataSync()[0];
-      tf.dispose([loss, queryBags, titleBags, frames]);
+        return mbvrLoss({ query, fused, visual, text, shuffled }, { temperature: o.temperature, margin, labels, onResult, comm });
+      };
+      let value: number;
+      if (!comm) {
+        const loss = optimizer.minimize(lossOf, true, model.variables)!;
+        value = loss.dataSync()[0];
+        loss.dispose();
+      } else {
+        // The global loss's gradient is the sum over ranks of what each rank's rows give.
+        const { value: loss, grads } = tf.variableGrads(lossOf as () => tf.Scalar, model.variables);
+        value = loss.dataSync()[0];
+        const summed = Object.entries(grads).map(([name, g]) => ({
+          name,
+          tensor: tf.tensor(comm.sync!.allReduce(g.dataSync() as Float32Array, 'sum'), g.shape, 'float32'),
+        }));
+        optimizer.applyGradients(summed);
+        tf.dispose([loss, ...Object.values(grads), ...summed.map((g) => g.tensor)]);
+      }
+      tf.dispose([queryBags, titleBags, frames, ...(piFrames ? [piFrames] : [])]);
       history.push({ loss: value, terms: terms! });
       onProgress?.({ step: step + 1, steps, loss: value, terms: terms! });
     }
