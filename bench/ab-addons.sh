@@ -4,14 +4,19 @@
 # timed calls (after one warm-up call) for A and B. Extra environment (MBVR_GEMM_KERNEL,
 # MBVR_THREADS, ...) passes through to both.
 #
-#   bash bench/ab-addons.sh OLD.node NEW.node [batch=4096] [dim=512] [rounds=4] [precision=fp32]
+#   bash bench/ab-addons.sh A B [batch=4096] [dim=512] [rounds=4] [precision=fp32] [sync|async]
 #
-# Build the old one from a checkout of the old commit: npx cmake-js compile -O /tmp/build-old
+# A and B are each an addon (.node, loaded through this checkout's dist/) or a package
+# root (a checkout with its own dist/ and build/, e.g. an old commit's worktree: its
+# TypeScript and its addon belong together). Build an old checkout with
+#   git worktree add /tmp/old <commit> && cd /tmp/old && npm ci (or npx cmake-js compile && npm run build:ts)
 set -euo pipefail
-a=$1 b=$2 batch=${3:-4096} dim=${4:-512} rounds=${5:-4} precision=${6:-fp32}
-root=$(cd "$(dirname "$0")/.." && pwd)
+a=$1 b=$2 batch=${3:-4096} dim=${4:-512} rounds=${5:-4} precision=${6:-fp32} mode=${7:-sync}
+here=$(cd "$(dirname "$0")/.." && pwd)
 measure() {
-  MBVR_ADDON_PATH=$1 node -e '
+  local root=$here addon=$1
+  if [[ -d $1 ]]; then root=$(cd "$1" && pwd); addon=""; fi
+  MBVR_ADDON_PATH=$addon node -e '
     const mbvr = require(process.argv[1]);
     const [B, D] = [Number(process.argv[2]), Number(process.argv[3])];
     let s = 1;
@@ -19,8 +24,14 @@ measure() {
     const inputs = { batch: B, dim: D, query: rows(B * D), fused: rows(B * D), visual: rows(B * D), text: rows(B * D), shuffled: rows(B * D) };
     const options = { backend: "cpu", temperature: 0.05, precision: process.argv[4] };
     const times = [];
-    for (let r = 0; r < 3; r++) { const t = process.hrtime.bigint(); mbvr.mbvrLossSync(inputs, options); times.push(Number(process.hrtime.bigint() - t) / 1e6); }
-    console.log(Math.min(...times.slice(1)).toFixed(0));' "$root" "$batch" "$dim" "$precision"
+    (async () => {
+      for (let r = 0; r < 3; r++) {
+        const t = process.hrtime.bigint();
+        if (process.argv[5] === "async") await mbvr.mbvrLoss(inputs, options); else mbvr.mbvrLossSync(inputs, options);
+        times.push(Number(process.hrtime.bigint() - t) / 1e6);
+      }
+      console.log(Math.min(...times.slice(1)).toFixed(0));
+    })();' "$root" "$batch" "$dim" "$precision" "$mode"
 }
 ra="" rb=""
 for _ in $(seq "$rounds"); do

@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { referenceLoss, type ReferenceResult } from '../src/reference';
 import type { MbvrOptions } from '../src/types';
-import { GRAD_KEYS, randInt, randomOptions, randomRows, relativeError, rng, suiteSeed, type Random } from './helpers';
+import { GRAD_KEYS, randInt, randomOptions, randomRows, relativeError, rng, suiteSeed, type Case, type Random } from './helpers';
 
 // The repository root: the folder above that holds the sources this test runs (the GPU
 // machine runs a compiled copy of the suite from .device/suite/test).
@@ -32,16 +32,8 @@ const ROOT = findRoot() ?? '';
 const PYTHON = '/usr/bin/python3';
 const BOUND = 1e-9;
 
-interface TestCase {
+interface TestCase extends Case {
   name: string;
-  batch: number;
-  dim: number;
-  k: number;
-  query: Float32Array;
-  fused: Float32Array;
-  visual: Float32Array;
-  text: Float32Array;
-  shuffled: Float32Array;
   options: MbvrOptions & { temperature: number };
 }
 
