@@ -9,3 +9,4 @@ export { modalityBalance, scoreSeparation, topK, retrievalMetrics } from './eval
 export { referenceLoss } from './reference';
 export type * from './types';
 export type { Communicator, CommData, ReduceOp, SyncCollectives } from './communicator';
+export type { ModalityShuffleResult } from './shuffle';
