@@ -10,3 +10,8 @@ export { referenceLoss } from './reference';
 export type * from './types';
 export type { Communicator, CommData, ReduceOp, SyncCollectives } from './communicator';
 export type { ModalityShuffleResult } from './shuffle';
+export { loadNpy, saveNpy } from './npy';
+export type { NpyArray, NpyDtype } from './npy';
+export { report } from './report/report';
+export type { ReportOptions, ReportResult, ReportSummary } from './report/report';
+export type { ModelReport } from './report/diagnostics';
