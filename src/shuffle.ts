@@ -7,11 +7,14 @@
 //     and in many more cases, e.g. two groups of B/2 and K <= B/2);
 //   - the same seed gives the same result on every platform; no seed, a fresh one.
 //
-// Two constructions (src/shuffle/): cyclic shifts of the rows laid out by label
-// (shifts.ts), linear, whenever K <= B - 2g + 1 -- every batch without labels or with
-// small label groups; otherwise the general one (exact.ts), which builds the K-regular
-// graph of (row, negative) pairs with the fewest same-label pairs from a small transport
-// plan between label classes and splits it into K permutations.
+// Three constructions (src/shuffle/), each reaching the optimum where it is used:
+// - shifts.ts: cyclic shifts of the rows laid out by label, whenever K <= B - 2g + 1 --
+//   every batch without labels or with small label groups. Linear.
+// - dominant.ts: one group of about half the batch or more and K small next to B:
+//   rotations of two circles (the group, the rest). Linear.
+// - exact.ts: everything else (K a sizable share of B): a min-cost transport plan
+//   between label classes, realised as a K-regular graph of (row, negative) pairs and
+//   split into K permutations by random-walk matchings, O(B K log B) expected.
 import { invalidParameterError } from './errors';
 import { freshSeed, seededRandom } from './random';
 import { exactNegatives } from './shuffle/exact';
