@@ -67,6 +67,13 @@ describe('saveNpy / loadNpy', () => {
       assert.ok(narrow.data instanceof Int32Array);
       assert.deepEqual(narrow.data, i32);
     }
+    // The int32 limits still fit; one past them keeps the BigInt64Array.
+    saveNpy(file('edge.npy'), BigInt64Array.from([-(2n ** 31n), 2n ** 31n - 1n]));
+    assert.deepEqual(loadNpy(file('edge.npy')).data, Int32Array.from([-(2 ** 31), 2 ** 31 - 1]));
+    for (const beyond of [2n ** 31n, -(2n ** 31n) - 1n]) {
+      saveNpy(file('edge.npy'), BigInt64Array.from([0n, beyond]));
+      assert.deepEqual(loadNpy(file('edge.npy')).data, BigInt64Array.from([0n, beyond]));
+    }
     // Without a shape: one dimension. A subarray writes only its own elements.
     const base = Float32Array.from([1, 2, 3, 4, 5]);
     saveNpy(file('c.npy'), base.subarray(1, 4));

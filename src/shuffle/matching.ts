@@ -50,6 +50,8 @@ export function splitIntoPermutations(adj: Int32Array, batch: number, k: number,
       if (mateOfRow[u] < 0) free[freeCount++] = u;
     }
 
+    // The walks take O(B log B) steps in expectation; this many means a broken graph.
+    let budget = 64 * batch * (Math.log2(batch) + 8) + 1e6;
     while (freeCount > 0) {
       const pick = random.below(freeCount);
       const start = free[pick];
@@ -65,6 +67,7 @@ export function splitIntoPermutations(adj: Int32Array, batch: number, k: number,
           if (j >= matchedAt[u]) j++;
         }
         lastExit[u] = j;
+        if (--budget < 0) throw new Error('modalityShuffle: found no perfect matching (internal error: the graph is not regular)');
         const next = mateOfCol[adj[u * k + j]];
         if (next < 0) break;
         u = next;
