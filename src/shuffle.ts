@@ -19,7 +19,7 @@ import { invalidParameterError } from './errors';
 import { freshSeed, seededRandom } from './random';
 import { exactNegatives } from './shuffle/exact';
 import { dominantGroupNegatives } from './shuffle/dominant';
-import { groupRows, randomOrder } from './shuffle/groups';
+import { groupIndex, groupRows, randomOrder } from './shuffle/groups';
 import { shiftNegatives } from './shuffle/shifts';
 import type { ModalityShuffleOptions } from './types';
 import { positiveInteger, requireLength, requireObject } from './validate';
@@ -37,6 +37,15 @@ export type ModalityShuffleResult = Int32Array & {
 /** Largest typed array Node's V8 allocates (elements). */
 const MAX_ENTRIES = 2 ** 32 - 1;
 
+/**
+ * The rows whose visuals give each row its K modality-shuffled negatives:
+ * pi[i * K + k] = pi_k(i), a B x K Int32Array. Every column is a permutation of 0..B-1
+ * with no fixed point, every row's K negatives are distinct, and with `labels` as few as
+ * possible share the row's label (none whenever K such permutations exist).
+ * `pi.sameLabelRows` / `pi.sameLabelNegatives` say how many rows / entries could not
+ * avoid it (0 when all did), `pi.seed` the seed used (read-only, non-enumerable).
+ * RangeError when k >= batch; without `seed`, a fresh random one every call.
+ */
 export function modalityShuffle(batch: number, options: ModalityShuffleOptions = {}): ModalityShuffleResult {
   positiveInteger(batch, 'batch');
   if (batch < 2)
@@ -73,7 +82,7 @@ export function modalityShuffle(batch: number, options: ModalityShuffleOptions =
       if (groups.count === 1) pi = shiftNegatives(groups.order, k, 1, random); // one label: nothing to avoid
       else pi = dominantGroupNegatives(groups, k, random) ?? exactNegatives(groups, k, random);
       // Count what could not be avoided.
-      const { groupOf } = groups;
+      const groupOf = groupIndex(groups);
       for (let i = 0; i < batch; i++) {
         let same = 0;
         for (let j = i * k; j < i * k + k; j++) if (groupOf[pi[j]] === groupOf[i]) same++;

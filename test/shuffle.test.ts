@@ -276,7 +276,7 @@ describe('modalityShuffle', () => {
     }
   });
 
-  it('large batches of every label structure (B = 100,000, K = 3)', () => {
+  it('large batches, without labels and with every label structure (B = 100,000, K = 3)', () => {
     const batch = 100_000;
     const random = seededRandom(suiteSeed);
     const structures: [string, (i: number) => number][] = [
@@ -288,6 +288,8 @@ describe('modalityShuffle', () => {
       ['B/2 - 1, B/2 - 1, 2', (i) => (i < batch / 2 - 1 ? -1 : i < batch - 2 ? -2 : -3)],
       ['equal', () => 5],
     ];
+    const plain = modalityShuffle(batch, { k: 3 });
+    assert.equal(checkStructure(plain, batch, 3).sameLabelNegatives, 0);
     for (const [name, label] of structures) {
       const labels = Int32Array.from({ length: batch }, (_, i) => label(i));
       random.shuffle(labels);
