@@ -19,7 +19,7 @@ import { invalidParameterError } from './errors';
 import { freshSeed, seededRandom } from './random';
 import { exactNegatives } from './shuffle/exact';
 import { dominantGroupNegatives } from './shuffle/dominant';
-import { groupIndex, groupRows, randomOrder } from './shuffle/groups';
+import { groupRows, type Negatives, randomOrder } from './shuffle/groups';
 import { shiftNegatives } from './shuffle/shifts';
 import type { ModalityShuffleOptions } from './types';
 import { positiveInteger, requireLength, requireObject } from './validate';
@@ -68,29 +68,17 @@ export function modalityShuffle(batch: number, options: ModalityShuffleOptions =
   }
 
   const random = seededRandom(seed);
-  let pi: Int32Array;
-  let sameLabelRows = 0;
-  let sameLabelNegatives = 0;
-  if (!labels) {
-    pi = shiftNegatives(randomOrder(batch, random), k, 1, random);
-  } else {
+  let negatives: Negatives;
+  if (!labels) negatives = shiftNegatives(randomOrder(batch, random), k, 1, random);
+  else {
     const groups = groupRows(labels, random);
-    if (k <= batch - 2 * groups.largest + 1) {
-      // Shifts avoid every label.
-      pi = shiftNegatives(groups.order, k, groups.largest, random);
-    } else {
-      if (groups.count === 1) pi = shiftNegatives(groups.order, k, 1, random); // one label: nothing to avoid
-      else pi = dominantGroupNegatives(groups, k, random) ?? exactNegatives(groups, k, random);
-      // Count what could not be avoided.
-      const groupOf = groupIndex(groups);
-      for (let i = 0; i < batch; i++) {
-        let same = 0;
-        for (let j = i * k; j < i * k + k; j++) if (groupOf[pi[j]] === groupOf[i]) same++;
-        sameLabelNegatives += same;
-        if (same > 0) sameLabelRows++;
-      }
-    }
+    if (k <= batch - 2 * groups.largest + 1) negatives = shiftNegatives(groups.order, k, groups.largest, random);
+    else if (groups.count === 1) {
+      // One label: every negative shares it, whatever pi is.
+      negatives = { ...shiftNegatives(groups.order, k, 1, random), sameLabelRows: batch, sameLabelNegatives: batch * k };
+    } else negatives = dominantGroupNegatives(groups, k, random) ?? exactNegatives(groups, k, random);
   }
+  const { pi, sameLabelRows, sameLabelNegatives } = negatives;
   const result = pi as ModalityShuffleResult;
   for (const [name, value] of [['sameLabelRows', sameLabelRows], ['sameLabelNegatives', sameLabelNegatives], ['seed', seed]] as const)
     Object.defineProperty(result, name, { value, enumerable: false, writable: false, configurable: false });

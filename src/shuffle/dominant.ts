@@ -23,7 +23,7 @@
 //   with K distinct shifts a_k that carry every F row out of its own group (found by
 //   marking the bad ones); undefined when fewer than K exist.
 import type { SeededRandom } from '../random';
-import type { LabelGroups } from './groups';
+import type { LabelGroups, Negatives } from './groups';
 
 function largestGroup(groups: LabelGroups): number {
   let best = 0;
@@ -32,25 +32,35 @@ function largestGroup(groups: LabelGroups): number {
   return best;
 }
 
-/** G >= half: K (2g - B) same-label negatives, the fewest possible. Needs 2K - 1 <= g. */
-function dominantMajority(g: Int32Array, q: Int32Array, k: number): Int32Array {
+/** G >= half: K (2g - B) same-label negatives, the fewest possible. Needs 2K - 1 <= g.
+ * Written row by row (one cache line a row; the reads run along the circles). */
+function dominantMajority(g: Int32Array, q: Int32Array, k: number): Negatives {
   const [ng, nq] = [g.length, q.length];
-  const out = new Int32Array((ng + nq) * k);
-  for (let r = 0; r < k; r++) {
-    const t = r;
-    const d = r + 1;
-    for (let j = 0; j < nq; j++) out[q[j] * k + r] = g[(j + t) % ng];
-    for (let p = 0; p < ng; p++) {
-      const u = (((p - t - d) % ng) + ng) % ng;
-      out[g[p] * k + r] = u < nq ? q[u] : g[(((p - d) % ng) + ng) % ng];
-    }
+  const pi = new Int32Array((ng + nq) * k);
+  for (let j = 0; j < nq; j++) {
+    const base = q[j] * k;
+    for (let r = 0; r < k; r++) pi[base + r] = g[(j + r) % ng]; // t_r = r
   }
-  return out;
+  let sameLabelRows = 0;
+  for (let p = 0; p < ng; p++) {
+    const base = g[p] * k;
+    let same = false;
+    for (let r = 0; r < k; r++) {
+      const u = (((p - 2 * r - 1) % ng) + ng) % ng; // p - t_r - d_r, d_r = r + 1
+      if (u < nq) pi[base + r] = q[u];
+      else {
+        pi[base + r] = g[(((p - r - 1) % ng) + ng) % ng];
+        same = true;
+      }
+    }
+    if (same) sameLabelRows++;
+  }
+  return { pi, sameLabelRows, sameLabelNegatives: k * (ng - nq) };
 }
 
 /** G below half: no same-label negative, or undefined when too few shifts carry F out
  * of its groups. blockOf(x): the arc [from, to) of Q[x]'s group on Q's circle. */
-function dominantNearHalf(g: Int32Array, q: Int32Array, blockOf: (x: number) => [number, number], k: number, random: SeededRandom): Int32Array | undefined {
+function dominantNearHalf(g: Int32Array, q: Int32Array, blockOf: (x: number) => [number, number], k: number, random: SeededRandom): Negatives | undefined {
   const [ng, nq] = [g.length, q.length];
   if (k > ng) return undefined;
   // bad[a] > 0: shift a sends some F row into its own group (a = 0 included).
@@ -86,19 +96,23 @@ function dominantNearHalf(g: Int32Array, q: Int32Array, blockOf: (x: number) => 
     good[i] = good[j];
     good[j] = t;
   }
-  const out = new Int32Array((ng + nq) * k);
-  for (let r = 0; r < k; r++) {
-    const a = good[r];
-    for (let p = 0; p < ng; p++) out[g[p] * k + r] = q[(p + a) % nq];
-    for (let x = ng; x < nq; x++) out[q[x] * k + r] = q[(x + a) % nq];
-    for (let j = 0; j < ng; j++) out[q[j] * k + r] = g[(j + r) % ng];
+  const a = good.subarray(0, k);
+  const pi = new Int32Array((ng + nq) * k);
+  for (let p = 0; p < ng; p++) {
+    const base = g[p] * k;
+    for (let r = 0; r < k; r++) pi[base + r] = q[(p + a[r]) % nq];
   }
-  return out;
+  for (let x = 0; x < nq; x++) {
+    const base = q[x] * k;
+    if (x < ng) for (let r = 0; r < k; r++) pi[base + r] = g[(x + r) % ng];
+    else for (let r = 0; r < k; r++) pi[base + r] = q[(x + a[r]) % nq];
+  }
+  return { pi, sameLabelRows: 0, sameLabelNegatives: 0 };
 }
 
 /** pi with the fewest same-label negatives from the two-circle constructions, or
  * undefined where they do not apply (the caller then uses the general construction). */
-export function dominantGroupNegatives(groups: LabelGroups, k: number, random: SeededRandom): Int32Array | undefined {
+export function dominantGroupNegatives(groups: LabelGroups, k: number, random: SeededRandom): Negatives | undefined {
   const { order, start, count } = groups;
   const batch = order.length;
   const big = largestGroup(groups);

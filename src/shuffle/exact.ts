@@ -28,7 +28,7 @@
 //      takes a run of consecutive stream positions, at most ceil(x_ab / n_a) <= n_b of
 //      them, so its columns are distinct.
 import type { SeededRandom } from '../random';
-import type { LabelGroups } from './groups';
+import { groupIndex, type LabelGroups, type Negatives } from './groups';
 import { splitIntoPermutations } from './matching';
 import { solveTransport } from './transport';
 
@@ -141,12 +141,24 @@ function buildGraph(classes: RowClass[], x: Float64Array, batch: number, k: numb
   return adj;
 }
 
-/** pi (B x K) with the fewest same-label negatives possible. */
-export function exactNegatives(groups: LabelGroups, k: number, random: SeededRandom): Int32Array {
+/** pi (B x K) with the fewest same-label negatives possible, and their count. */
+export function exactNegatives(groups: LabelGroups, k: number, random: SeededRandom): Negatives {
   const batch = groups.order.length;
   for (let promoted = 0; ; promoted++) {
     const classes = makeClasses(groups, k, promoted);
     const x = plan(classes, k);
-    if (x) return splitIntoPermutations(buildGraph(classes, x, batch, k), batch, k, random);
+    if (!x) continue;
+    const pi = splitIntoPermutations(buildGraph(classes, x, batch, k), batch, k, random);
+    // Count what could not be avoided (the plan says how many; the result says which rows).
+    const groupOf = groupIndex(groups);
+    let sameLabelRows = 0;
+    let sameLabelNegatives = 0;
+    for (let i = 0; i < batch; i++) {
+      let same = 0;
+      for (let j = i * k; j < i * k + k; j++) if (groupOf[pi[j]] === groupOf[i]) same++;
+      sameLabelNegatives += same;
+      if (same > 0) sameLabelRows++;
+    }
+    return { pi, sameLabelRows, sameLabelNegatives };
   }
 }

@@ -16,6 +16,14 @@ export interface LabelGroups {
   largest: number;
 }
 
+/** What every construction returns: pi (B x K) and how many of its negatives (and rows
+ * with at least one) share their row's label. */
+export interface Negatives {
+  pi: Int32Array;
+  sameLabelRows: number;
+  sameLabelNegatives: number;
+}
+
 /** A bijection of the 32-bit integers chosen by two seeds (xor, xorshift-multiply rounds
  * and an add, each invertible): distinct labels keep distinct keys. */
 function mixer(s1: number, s2: number): (x: number) => number {
@@ -51,16 +59,13 @@ function sortPairs(pairs: Uint32Array): Uint32Array {
   return src;
 }
 
-/** A uniformly random permutation of 0..n-1. For large n, Rao and Sandelius's method:
- * every element to one of 1024 buckets at random (1024 sequential write streams), then a
- * Fisher-Yates shuffle inside each bucket, which fits in cache. */
-export function randomOrder(n: number, random: SeededRandom): Int32Array {
-  const order = new Int32Array(n);
-  if (n < 1 << 16) {
-    for (let i = 0; i < n; i++) order[i] = i;
-    random.shuffle(order);
-    return order;
-  }
+/** Shuffles a[from .. to) uniformly. Long ranges by Rao and Sandelius's method: every
+ * element to one of 1024 buckets at random (1024 sequential write streams), then a
+ * Fisher-Yates shuffle inside each bucket, which fits in cache -- several times faster
+ * than Fisher-Yates's random accesses over 40 MB. */
+export function shuffleRange(a: Int32Array, from: number, to: number, random: SeededRandom): void {
+  const n = to - from;
+  if (n < 1 << 16) return random.shuffle(a, from, to);
   const bucket = new Uint16Array(n);
   const next = new Int32Array(1025);
   for (let i = 0; i < n; i++) {
@@ -70,8 +75,17 @@ export function randomOrder(n: number, random: SeededRandom): Int32Array {
   }
   for (let b = 0; b < 1024; b++) next[b + 1] += next[b];
   const start = next.slice();
-  for (let i = 0; i < n; i++) order[next[bucket[i]]++] = i;
-  for (let b = 0; b < 1024; b++) random.shuffle(order, start[b], start[b + 1]);
+  const scattered = new Int32Array(n);
+  for (let i = 0; i < n; i++) scattered[next[bucket[i]]++] = a[from + i];
+  for (let b = 0; b < 1024; b++) random.shuffle(scattered, start[b], start[b + 1]);
+  a.set(scattered, from);
+}
+
+/** A uniformly random permutation of 0..n-1. */
+export function randomOrder(n: number, random: SeededRandom): Int32Array {
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  shuffleRange(order, 0, n, random);
   return order;
 }
 
@@ -97,7 +111,7 @@ export function groupRows(labels: Int32Array, random: SeededRandom): LabelGroups
   }
   largest = Math.max(largest, n - runStart[count - 1]);
   runStart[count] = n;
-  for (let q = 0; q < count; q++) if (runStart[q + 1] - runStart[q] > 1) random.shuffle(order, runStart[q], runStart[q + 1]);
+  for (let q = 0; q < count; q++) if (runStart[q + 1] - runStart[q] > 1) shuffleRange(order, runStart[q], runStart[q + 1], random);
   return { order, start: runStart.slice(0, count + 1), count, largest };
 }
 

@@ -7,6 +7,7 @@
 // B - 2g + 1 such shifts, and K distinct ones give each row K distinct negatives. Each
 // column is a rotation of the circle, so a permutation.
 import type { SeededRandom } from '../random';
+import type { Negatives } from './groups';
 
 /** K distinct integers drawn from [lo, hi], in random order. */
 function distinctDraws(lo: number, hi: number, k: number, random: SeededRandom): Int32Array {
@@ -35,8 +36,9 @@ function distinctDraws(lo: number, hi: number, k: number, random: SeededRandom):
   return out;
 }
 
-/** pi (B x K, row-major) from K distinct shifts in [largest, B - largest]. */
-export function shiftNegatives(order: Int32Array, k: number, largest: number, random: SeededRandom): Int32Array {
+/** pi (B x K, row-major) from K distinct shifts in [largest, B - largest]: no negative
+ * shares its row's label (with largest = 1, labels are not looked at). */
+export function shiftNegatives(order: Int32Array, k: number, largest: number, random: SeededRandom): Negatives {
   const batch = order.length;
   const shifts = distinctDraws(largest, batch - largest, k, random);
   const out = new Int32Array(batch * k);
@@ -48,5 +50,5 @@ export function shiftNegatives(order: Int32Array, k: number, largest: number, ra
       out[base + j] = order[t];
     }
   }
-  return out;
+  return { pi: out, sameLabelRows: 0, sameLabelNegatives: 0 };
 }
