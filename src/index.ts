@@ -12,6 +12,6 @@ export type { Communicator, CommData, ReduceOp, SyncCollectives } from './commun
 export type { ModalityShuffleResult } from './shuffle';
 export { loadNpy, saveNpy } from './npy';
 export type { NpyArray, NpyDtype } from './npy';
-export { report } from './report/report';
+export { report } from './report/entry';
 export type { ReportOptions, ReportResult, ReportSummary } from './report/report';
 export type { ModelReport } from './report/diagnostics';
