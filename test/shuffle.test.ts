@@ -10,7 +10,7 @@ import { seededRandom } from '../src/random';
 import { modalityShuffle } from '../src/shuffle';
 import { dominantGroupNegatives } from '../src/shuffle/dominant';
 import { exactNegatives } from '../src/shuffle/exact';
-import { groupRows, type Negatives } from '../src/shuffle/groups';
+import { groupRows, type Negatives, randomOrder } from '../src/shuffle/groups';
 import { shiftNegatives } from '../src/shuffle/shifts';
 import { suiteSeed } from './helpers';
 
@@ -302,6 +302,42 @@ describe('modalityShuffle', () => {
       assert.equal(counts.sameLabelNegatives, groupLevelBound(labels, 3), name);
       assert.equal(pi.sameLabelNegatives, counts.sameLabelNegatives, name);
     }
+  });
+
+  it('groups rows by label exactly (every label its own contiguous group), and shuffles long ranges uniformly', () => {
+    const random = seededRandom(suiteSeed + 3);
+    const n = 1 << 18;
+    for (const labels of [Int32Array.from({ length: n }, (_, i) => i - n / 2), Int32Array.from({ length: n }, () => random.uint32() | 0)]) {
+      const groups = groupRows(labels, random);
+      assert.equal(groups.count, new Set(labels).size, 'one group per distinct label');
+      const seenLabels = new Set<number>();
+      const rows = new Set<number>();
+      for (let q = 0; q < groups.count; q++) {
+        const label = labels[groups.order[groups.start[q]]];
+        assert.ok(!seenLabels.has(label), `label ${label} in one group only`);
+        seenLabels.add(label);
+        for (let p = groups.start[q]; p < groups.start[q + 1]; p++) {
+          assert.equal(labels[groups.order[p]], label);
+          rows.add(groups.order[p]);
+        }
+      }
+      assert.equal(rows.size, n, 'every row once');
+    }
+    // A long range (the bucket method): ascents and the rank correlation of a uniform
+    // permutation, within 6 standard deviations.
+    const order = randomOrder(n, random);
+    let ascents = 0;
+    let sum = 0;
+    for (let i = 0; i + 1 < n; i++) if (order[i] < order[i + 1]) ascents++;
+    for (let i = 0; i < n; i++) sum += (i / n - 0.5) * (order[i] / n - 0.5);
+    assert.ok(Math.abs(ascents - (n - 1) / 2) < 6 * Math.sqrt((n + 1) / 12), `ascents ${ascents} of ${n - 1}`);
+    assert.ok(Math.abs((12 * sum) / n) < 6 / Math.sqrt(n), `rank correlation ${(12 * sum) / n}`);
+    assert.equal(new Set(order).size, n);
+    // Any fixed set of elements lands all over: here every 1024th (256 of them).
+    const position = new Int32Array(n);
+    order.forEach((v, p) => (position[v] = p));
+    const spots = Array.from({ length: n / 1024 }, (_, j) => position[j * 1024]);
+    assert.ok(Math.max(...spots) - Math.min(...spots) > n / 2, 'every 1024th element spreads over the range');
   });
 
   it('without a seed every call draws afresh; the seed it reports replays it', () => {
