@@ -118,9 +118,9 @@ export interface ShuffledLogitsOptions {
 }
 
 export interface ModalityShuffleOptions {
-  /** negatives per row [1] */
+  /** negatives per row, 1 <= k < batch [1] */
   k?: number;
-  /** [0] */
+  /** any integer; the same seed gives the same result [a fresh random seed each call] */
   seed?: number;
   labels?: Int32Array;
 }

@@ -58,7 +58,7 @@ describe('modalityShuffle', () => {
     const random = rng(suiteSeed + 203);
     for (let n = 0; n < 30; n++) {
       const batch = randInt(random, 2, 300);
-      const k = randInt(random, 1, 5);
+      const k = randInt(random, 1, Math.min(5, batch - 1));
       const useLabels = random() < 0.6;
       const labels = useLabels
         ? Int32Array.from({ length: batch }, () => randInt(random, 0, Math.max(2, Math.floor(batch / 2))))
@@ -73,8 +73,7 @@ describe('modalityShuffle', () => {
         for (const l of labels) counts.set(l, (counts.get(l) ?? 0) + 1);
         largest = Math.max(...counts.values());
       }
-      const labelsAvoidable = 2 * largest <= batch;
-      const distinctPossible = k <= batch - 2 * (labelsAvoidable ? largest : 1) + 1;
+      const labelsAvoidable = k <= batch - 2 * largest + 1; // guaranteed then (test/shuffle.test.ts checks the optimum everywhere)
       for (let j = 0; j < k; j++) {
         const image = new Set<number>();
         for (let i = 0; i < batch; i++) {
@@ -85,8 +84,7 @@ describe('modalityShuffle', () => {
         }
         assert.equal(image.size, batch, `pi_${j} is a permutation`);
       }
-      if (distinctPossible)
-        for (let i = 0; i < batch; i++) assert.equal(new Set(pi.subarray(i * k, i * k + k)).size, k, `row ${i} negatives distinct`);
+      for (let i = 0; i < batch; i++) assert.equal(new Set(pi.subarray(i * k, i * k + k)).size, k, `row ${i} negatives distinct`);
     }
     assert.notDeepEqual(modalityShuffle(50, { seed: 1 }), modalityShuffle(50, { seed: 2 }));
   });

@@ -137,5 +137,6 @@ describe('bad input to the other functions', () => {
     throwsExactly(() => modalityShuffle(4, { k: 1.5 }), RangeError, 'Expected a positive integer for k but received 1.5 of type number');
     throwsExactly(() => modalityShuffle(4, { labels: new Int32Array(3) }), RangeError, 'Expected a length of 4 (batch) for labels but received length 3');
     throwsExactly(() => modalityShuffle(4, { seed: 0.5 }), RangeError, 'Expected an integer for seed but received 0.5 of type number');
+    throwsExactly(() => modalityShuffle(4, { k: 4 }), RangeError, 'Expected at most 3 (batch - 1: K distinct negatives, none the row itself) for k but received 4 of type number');
   });
 });

@@ -1,10 +1,14 @@
 // The report's figures: Vega-Lite specs, compiled by vega-lite and rendered headless to
-// SVG by vega (no browser, no canvas); PNG from that SVG by @resvg/resvg-js when it is
-// installed (an optional dependency).
+// SVG by vega (no browser, no canvas); PNG from that SVG by @resvg/resvg-js. All three are
+// optional peer dependencies, loaded here on first use only (never by require('mbvr')):
+// when one is missing, the functions below say so, naming what to install.
 import { pathToFileURL } from 'node:url';
 import type { ModelReport, ModelValues } from './diagnostics';
 
 type Spec = Record<string, unknown>;
+
+/** A renderer is not installed; the message says what to install. */
+export class RendererMissing extends Error {}
 
 // vega and vega-lite are ES modules (with top-level await): load them with a real
 // import(), which TypeScript's CommonJS output would otherwise turn into require().
@@ -18,18 +22,31 @@ interface Vega {
   View: new (runtime: unknown, options: { renderer: 'none' }) => { toSVG(): Promise<string>; finalize(): void };
 }
 
+/** Where a package resolves from here, or undefined when it is not installed. */
+function locate(name: string): string | undefined {
+  try {
+    return require.resolve(name);
+  } catch (error) {
+    if ((error as { code?: string }).code === 'MODULE_NOT_FOUND') return undefined;
+    throw error;
+  }
+}
+
 let modules: Promise<{ vl: VegaLite; vega: Vega }> | undefined;
 
 function loadVega(): Promise<{ vl: VegaLite; vega: Vega }> {
   modules ??= (async () => {
-    const load = (name: string) => importModule(pathToFileURL(require.resolve(name)).href);
-    const [vl, vega] = await Promise.all([load('vega-lite'), load('vega')]);
+    const found = ['vega', 'vega-lite'].map((name) => [name, locate(name)] as const);
+    const missing = found.filter(([, at]) => !at).map(([name]) => name);
+    if (missing.length)
+      throw new RendererMissing(`${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not installed (npm install vega vega-lite)`);
+    const [vega, vl] = await Promise.all(found.map(([, at]) => importModule(pathToFileURL(at!).href)));
     return { vl: vl as VegaLite, vega: vega as Vega };
   })();
   return modules;
 }
 
-/** Compiles a Vega-Lite spec and renders it to an SVG document. */
+/** Compiles a Vega-Lite spec and renders it to an SVG document (RendererMissing without vega). */
 export async function renderSvg(spec: Spec): Promise<string> {
   const { vl, vega } = await loadVega();
   const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
@@ -44,15 +61,12 @@ interface Resvg {
   new (svg: string, options: Record<string, unknown>): { render(): { asPng(): Uint8Array } };
 }
 
-/** PNG bytes of an SVG document at 2x, or undefined when @resvg/resvg-js is not installed. */
-export function svgToPng(svg: string): Uint8Array | undefined {
-  let Resvg: Resvg;
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    Resvg = (require('@resvg/resvg-js') as { Resvg: Resvg }).Resvg;
-  } catch {
-    return undefined;
-  }
+/** PNG bytes of an SVG document at 2x (RendererMissing without @resvg/resvg-js). */
+export function svgToPng(svg: string): Uint8Array {
+  const at = locate('@resvg/resvg-js');
+  if (!at) throw new RendererMissing('@resvg/resvg-js is not installed (npm install @resvg/resvg-js)');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Resvg } = require(at) as { Resvg: Resvg };
   // The SVG asks for the generic 'sans-serif'; name a family that the platform has.
   const family = { darwin: 'Helvetica', win32: 'Arial' }[process.platform as string] ?? 'DejaVu Sans';
   const renderer = new Resvg(svg, {
