@@ -57,18 +57,28 @@ describe('finite values at the edges of float32 (normalize: true)', () => {
       for (const key of ['query', 'fused', 'visual', 'text', 'shuffled'] as const) {
         const g = out.grads[key]!;
         assert.ok(!hasNonFinite(g), `trial ${trial}: grads.${key} not finite`);
-        // dL/dx scales as 1/||x||: compare ||x_i|| * dL/dx_i, so every row weighs alike.
+        // dL/dx scales as 1/||x||: compare ||x_i|| * dL/dx_i, so every row weighs alike -
+        // but for rows whose gradient float32 can only hold as a subnormal (rows near
+        // 3.4e38 have gradients near 1e-39, below 1.2e-38): those carry fewer digits than
+        // 1e-5 asks, whoever computes them.
         const x = c[key];
+        const r = ref.grads[key]!;
         const scaled = (v: ArrayLike<number>) => {
           const out64 = new Float64Array(v.length);
           for (let i = 0; i < v.length / c.dim; i++) {
-            let n = 0;
-            for (let d = 0; d < c.dim; d++) n += x[i * c.dim + d] ** 2;
+            let n = 0, largest = 0;
+            for (let d = 0; d < c.dim; d++) {
+              n += x[i * c.dim + d] ** 2;
+              largest = Math.max(largest, Math.abs(r[i * c.dim + d]));
+            }
+            if (largest < 1.2e-38 * 2 ** 10) continue;
             for (let d = 0; d < c.dim; d++) out64[i * c.dim + d] = v[i * c.dim + d] * Math.sqrt(n);
           }
           return out64;
         };
-        const err = relativeError(scaled(g), scaled(ref.grads[key]!));
+        const err = relativeError(scaled(g), scaled(r));
+        // And SPEC's measure, on the arrays as they are.
+        assert.ok(relativeError(g, r) < tolerance, `trial ${trial}: grads.${key} (unscaled) relative error`);
         assert.ok(err < tolerance, `trial ${trial}: grads.${key} relative error ${err.toExponential(2)}`);
       }
     }
