@@ -90,9 +90,3 @@ export async function main(argv: string[], log: (line: string) => void = console
   }
 }
 
-/** The report under its former name, for callers of src/report/cli (examples/demo). */
-export async function runReport(dirs: string[], options: ReportOptions) {
-  const result = await report(dirs, options);
-  return { files: result.files, models: result.summary.models };
-}
-
