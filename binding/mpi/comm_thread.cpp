@@ -109,8 +109,13 @@ int progress(MPI_Request* request) {
     const int code = thread.abort_code();
     if (code >= 0) thread.abort_now(code);
     // Spin briefly for small messages, then let other threads (this rank's JS thread,
-    // other ranks on an oversubscribed machine) have the core between tests.
-    if (polls >= 64) std::this_thread::yield();
+    // other ranks on an oversubscribed machine) have the core between tests; a long wait
+    // (another rank still computing) sleeps between tests, 0.1 ms at most, so that it does
+    // not keep a core busy that a rank on the same machine computes on.
+    if (polls >= 2048)
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    else if (polls >= 64)
+      std::this_thread::yield();
   }
 }
 
