@@ -63,13 +63,17 @@ describe('data-parallel loss over an in-process communicator', () => {
   it('labels with duplicates on different ranks are masked across ranks', async () => {
     const random = rng(suiteSeed + 1001);
     const c = randomCase(random, 60, 16, 2);
-    // Row i and row i + 30 are duplicates: one on rank 0, the other on rank 1 or 2.
+    // Row i and row i + 30 are duplicates (one video: the same fused row), one on rank 0,
+    // the other on rank 1 or 2.
     const labels = Int32Array.from({ length: 60 }, (_, i) => i % 30);
+    for (let e = 0; e < 30 * 16; e++) c.fused[e] = c.query[e] + 0.3 * c.fused[e]; // positives near their queries
+    for (let i = 30; i < 60; i++) c.fused.copyWithin(i * 16, (i - 30) * 16, (i - 29) * 16);
     const options: MbvrOptions = { labels, temperature: 0.01, margin: 0.1 };
     compareJoined(await runRanks(c, options, [25, 20, 15]), mbvrLossSync(c, options), 'duplicates across ranks');
-    // Without masking the loss would differ: the test can tell.
+    // Without masking the loss would differ (each duplicate a negative as close as the
+    // positive): the test can tell.
     const unmasked = mbvrLossSync(c, { temperature: 0.01, margin: 0.1 });
-    assert.ok(scalarError(unmasked.loss, mbvrLossSync(c, options).loss) > 1e-3);
+    assert.ok(scalarError(unmasked.loss, mbvrLossSync(c, options).loss) > 0.05);
   });
 
   it('uneven shards and empty ranks work', async () => {
