@@ -31,7 +31,7 @@ npm run build:ts >/dev/null
 tests=$(ls test/*.test.ts | grep -v -e package.test.ts -e memory.test.ts -e core.test.ts)  # core: step 1
 LD_PRELOAD="$asan_runtime:$ubsan_runtime" \
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  MBVR_ADDON_PATH="$out/RelWithDebInfo/mbvr.node" MBVR_FUZZ_RUNS="${MBVR_FUZZ_RUNS:-1000}" \
+  MBVR_ADDON_PATH="$PWD/$out/RelWithDebInfo/mbvr.node" MBVR_FUZZ_RUNS="${MBVR_FUZZ_RUNS:-1000}" \
   node --import tsx --test --test-concurrency=1 $tests
 
 echo "== 3. an allocation failure is a JS Error, and the next call works"

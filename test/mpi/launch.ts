@@ -38,10 +38,14 @@ export interface Job {
  * the loopback interface instead of shared memory. */
 export function runJob(np: number, script: string, args: string[], { tcp = false, timeoutMs = 90_000 } = {}): Job {
   const flags = openMpi ? ['--oversubscribe', ...(tcp ? ['--mca', 'btl', 'tcp,self', '--mca', 'btl_tcp_if_include', 'lo'] : [])] : [];
+  // A preloaded sanitizer runtime (npm run test:asan) is for the ranks, not for mpirun:
+  // Open MPI's launcher has memory errors of its own on the abort path.
+  const { LD_PRELOAD: preload, ...env } = process.env;
+  if (preload && openMpi) flags.push('-x', `LD_PRELOAD=${preload}`);
   const started = process.hrtime.bigint();
   const r = spawnSync(mpirun!, [...flags, '-np', String(np), process.execPath, '--import', 'tsx', path.join(root, script), ...args], {
     cwd: root,
-    env: { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' },
+    env: { ...env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' },
     encoding: 'utf8',
     timeout: timeoutMs,
     killSignal: 'SIGTERM', // mpirun passes it on to the ranks
