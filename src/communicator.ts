@@ -65,4 +65,12 @@ export interface Communicator {
    * (whose `tf.customGrad` runs synchronously) need them when given a communicator.
    */
   readonly sync?: SyncCollectives;
+
+  /**
+   * Optional. Marks this communicator busy until the returned function is called: the
+   * data-parallel loss holds it for the whole of a call, so that a transport can refuse
+   * to shut down (or abort the job rather than hang the other ranks) while a loss is
+   * between collectives.
+   */
+  hold?(): () => void;
 }

@@ -18,7 +18,7 @@
 // either with promises (mbvrLoss) or blocking (mbvrLossSync, through comm.sync).
 import type { CommData, Communicator, ReduceOp } from './communicator';
 import { DEFAULT_TEMPERATURE } from './defaults';
-import { Described, invalidParameterError } from './errors';
+import { Described, describe, invalidParameterError } from './errors';
 import { checkLoss, scalesOf, type CheckedLoss } from './loss-check';
 import {
   native,
@@ -151,18 +151,38 @@ type Step =
   | { kind: 'gradients'; shard: NativeLossShard; merged: NativeColumnStats }
   | { kind: 'finish'; shard: NativeLossShard; documents: NativeDocuments };
 
-function* steps(inputs: MbvrInputs, options: MbvrOptions, comm: Communicator): Generator<Step, Result, unknown> {
-  const { rank, size } = comm;
-  let checked: CheckedLoss | undefined;
-  let ownError: unknown;
+/** This rank's call, checked (or why not: every rank must still hear of it). */
+interface Prepared {
+  checked?: CheckedLoss;
+  ownError?: unknown;
+}
+
+/**
+ * The checks of this rank's call, made when the call is made. `copy`: the arrays the
+ * steps read after an await are copied, so that the caller may change or reuse its own
+ * at once, as with the single-process async call.
+ */
+function prepare(inputs: MbvrInputs, options: MbvrOptions, copy: boolean): Prepared {
   try {
     const local = checkLoss(inputs, options, true);
     if (local.options.backend === 'cuda')
       throw invalidParameterError('backend', "'cpu' or 'auto' with comm (data-parallel runs on the CPU backend)", new Described("'cuda'"), RangeError);
-    checked = local;
-  } catch (error) {
-    ownError = error;
+    if (!copy) return { checked: local };
+    const i = local.inputs, o = local.options;
+    return {
+      checked: {
+        ...local,
+        inputs: { ...i, query: i.query.slice(), fused: i.fused.slice(), visual: i.visual?.slice(), text: i.text?.slice(), shuffled: i.shuffled?.slice() },
+        options: { ...o, margin: o.margin instanceof Float32Array ? o.margin.slice() : o.margin, labels: o.labels?.slice() },
+      },
+    };
+  } catch (ownError) {
+    return { ownError };
   }
+}
+
+function* steps({ checked, ownError }: Prepared, comm: Communicator): Generator<Step, Result, unknown> {
+  const { rank, size } = comm;
   const header = encodeHeader(checked, ownError);
   const gathered = (yield { kind: 'allGather', data: header, counts: new Array<number>(size).fill(HEADER_BYTES) }) as Uint8Array;
   const headers = decodeHeaders(gathered, size);
@@ -248,25 +268,71 @@ function* steps(inputs: MbvrInputs, options: MbvrOptions, comm: Communicator): G
 
 // ---- the two drivers ------------------------------------------------------------------
 
+/** A communicator's rank and size, checked: a user's transport is not trusted blindly. */
+function requireCommunicator(comm: Communicator): void {
+  const { rank, size } = comm;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1 || size > 2 ** 24)
+    throw invalidParameterError('comm.size', 'a whole number from 1 to 2^24', size, typeof size === 'number' ? RangeError : TypeError);
+  if (typeof rank !== 'number' || !Number.isSafeInteger(rank) || rank < 0 || rank >= size)
+    throw invalidParameterError('comm.rank', `a whole number from 0 to ${size - 1} (comm.size - 1)`, rank, typeof rank === 'number' ? RangeError : TypeError);
+}
+
+/** A collective's result, checked: the right kind and, where it is known, length. */
+function checked<T extends CommData>(result: unknown, like: T, length: number | undefined, what: string): T {
+  if (!(result instanceof (like.constructor as new () => T)) || (length !== undefined && (result as T).length !== length))
+    throw new Error(
+      `mbvr: comm.${what} returned ${describe(result)}${ArrayBuffer.isView(result) ? ` of length ${(result as T).length}` : ''}, ` +
+        `not a ${like.constructor.name}${length !== undefined ? ` of length ${length}` : ''} (see the Communicator contract)`,
+    );
+  return result as T;
+}
+
+/** The length of an allGather's result, where the counts are known. */
+function gatheredLength(counts: readonly number[] | undefined): number | undefined {
+  return counts ? counts.reduce((a, b) => a + b, 0) : undefined;
+}
+
+// Data-parallel calls on one communicator run one after another: each is a sequence of
+// collectives that the ranks must issue in the same order, and two calls' collectives
+// interleaved would meet different ones on different ranks.
+const inFlight = new WeakMap<Communicator, Promise<unknown>>();
+
 /** The data-parallel loss, with promises (collectives and native phases off the event loop). */
 export async function distributedLoss(inputs: MbvrInputs, options: MbvrOptions): Promise<Result> {
   const comm = options.comm as Communicator;
-  const run = steps(inputs, options, comm);
-  let next = run.next();
-  while (!next.done) {
-    const step = next.value;
-    let value: unknown;
-    switch (step.kind) {
-      case 'allGather': value = await comm.allGather(step.data, step.counts); break;
-      case 'allReduce': value = await comm.allReduce(step.data, step.op); break;
-      case 'reduceScatter': value = await comm.reduceScatter(step.data, step.counts); break;
-      case 'statistics': value = await step.shard.statistics(); break;
-      case 'gradients': value = await step.shard.gradients(step.merged); break;
-      case 'finish': value = await step.shard.finish(step.documents); break;
+  requireCommunicator(comm);
+  const prepared = prepare(inputs, options, true);
+  const previous = inFlight.get(comm);
+  const mine = (async () => {
+    if (previous) await previous.catch(() => undefined);
+    const release = comm.hold?.();
+    try {
+      const run = steps(prepared, comm);
+      let next = run.next();
+      while (!next.done) {
+        const step = next.value;
+        let value: unknown;
+        switch (step.kind) {
+          case 'allGather': value = checked(await comm.allGather(step.data, step.counts), step.data, gatheredLength(step.counts), 'allGather'); break;
+          case 'allReduce': value = checked(await comm.allReduce(step.data, step.op), step.data, step.data.length, 'allReduce'); break;
+          case 'reduceScatter': value = checked(await comm.reduceScatter(step.data, step.counts), step.data, step.counts[comm.rank], 'reduceScatter'); break;
+          case 'statistics': value = await step.shard.statistics(); break;
+          case 'gradients': value = await step.shard.gradients(step.merged); break;
+          case 'finish': value = await step.shard.finish(step.documents); break;
+        }
+        next = run.next(value);
+      }
+      return next.value;
+    } finally {
+      release?.();
     }
-    next = run.next(value);
+  })();
+  inFlight.set(comm, mine);
+  try {
+    return await mine;
+  } finally {
+    if (inFlight.get(comm) === mine) inFlight.delete(comm);
   }
-  return next.value;
 }
 
 /**
@@ -283,20 +349,28 @@ export function distributedLossSync(inputs: MbvrInputs, options: MbvrOptions): R
       'a Communicator with blocking collectives (comm.sync, as mbvr/mpi has) in mbvrLossSync; or call mbvrLoss',
       comm,
     );
-  const run = steps(inputs, options, comm);
-  let next = run.next();
-  while (!next.done) {
-    const step = next.value;
-    let value: unknown;
-    switch (step.kind) {
-      case 'allGather': value = sync.allGather(step.data, step.counts); break;
-      case 'allReduce': value = sync.allReduce(step.data, step.op); break;
-      case 'reduceScatter': value = sync.reduceScatter(step.data, step.counts); break;
-      case 'statistics': value = step.shard.statisticsSync(); break;
-      case 'gradients': value = step.shard.gradientsSync(step.merged); break;
-      case 'finish': value = step.shard.finishSync(step.documents); break;
+  requireCommunicator(comm);
+  if (inFlight.has(comm))
+    throw new Error('mbvr: a data-parallel mbvrLoss is still in progress on this communicator: await it before mbvrLossSync');
+  const release = comm.hold?.();
+  try {
+    const run = steps(prepare(inputs, options, false), comm);
+    let next = run.next();
+    while (!next.done) {
+      const step = next.value;
+      let value: unknown;
+      switch (step.kind) {
+        case 'allGather': value = checked(sync.allGather(step.data, step.counts), step.data, gatheredLength(step.counts), 'sync.allGather'); break;
+        case 'allReduce': value = checked(sync.allReduce(step.data, step.op), step.data, step.data.length, 'sync.allReduce'); break;
+        case 'reduceScatter': value = checked(sync.reduceScatter(step.data, step.counts), step.data, step.counts[comm.rank], 'sync.reduceScatter'); break;
+        case 'statistics': value = step.shard.statisticsSync(); break;
+        case 'gradients': value = step.shard.gradientsSync(step.merged); break;
+        case 'finish': value = step.shard.finishSync(step.documents); break;
+      }
+      next = run.next(value);
     }
-    next = run.next(value);
+    return next.value;
+  } finally {
+    release?.();
   }
-  return next.value;
 }

@@ -17,6 +17,7 @@ export function describe(value: unknown): string {
   if (value instanceof TypedArray) return `a Proxy of a ${(value as object).constructor.name} (pass the array itself)`;
   if (typeof value === 'number') return `${value} of type number`;
   if (typeof value === 'string') return `'${value}' of type string`;
+  if (typeof value === 'boolean') return `${value} of type boolean`;
   if (typeof value === 'object') return (value as object).constructor?.name ?? 'an object';
   return `a ${typeof value}`;
 }

@@ -2,7 +2,7 @@
 // retrievalMetrics. Validate, resolve tensor-likes, call the addon (cpp/evaluation.h).
 import { Described, invalidParameterError } from './errors';
 import { native } from './native';
-import { readMatrix, type MatrixView } from './tensor';
+import { readMatrix, readShuffled, type MatrixView } from './tensor';
 import type {
   Matrix,
   ModalityBalanceInputs,
@@ -16,6 +16,7 @@ import type {
 } from './types';
 import { optionalBoolean, optionalThreads, positiveInteger, requireKnownKeys, requireLength, requireObject } from './validate';
 import { inspectFinite, requireRepresentable } from './values';
+import { LOSS_INPUT_KEYS } from './loss-check';
 
 /** The addon's evaluation functions, as the binding takes them (checked arguments). */
 interface NativeEvaluation {
@@ -77,7 +78,8 @@ function rowsOf(inputs: Record<string, unknown>, name: string, batch: number, di
  * rvt_i = cos(v_i, m_i) / cos(t_i, m_i) (eq. 1-3 of the MBVR paper), with a summary.
  */
 export function modalityBalance(inputs: ModalityBalanceInputs): ModalityBalanceResult {
-  const inp = requireObject(inputs, 'inputs');
+  const inp = { ...requireObject(inputs, 'inputs') };
+  requireKnownKeys(inp, LOSS_INPUT_KEYS, 'inputs'); // (a loss call's inputs object may be passed as it is)
   const fused = readMatrix(inp.fused, 'fused');
   const { batch, dim } = batchAndDim(inp, fused, 'fused');
   requireLength(fused.data, batch * dim, 'fused', 'batch * dim');
@@ -93,21 +95,14 @@ export function modalityBalance(inputs: ModalityBalanceInputs): ModalityBalanceR
  * own row (ties count 1/2).
  */
 export function scoreSeparation(inputs: ScoreSeparationInputs): ScoreSeparationResult {
-  const inp = requireObject(inputs, 'inputs');
+  const inp = { ...requireObject(inputs, 'inputs') };
+  requireKnownKeys(inp, LOSS_INPUT_KEYS, 'inputs');
   const query = readMatrix(inp.query, 'query');
   const { batch, dim } = batchAndDim(inp, query, 'query');
   requireLength(query.data, batch * dim, 'query', 'batch * dim');
   inspectFinite(query.data, batch, dim, 'query');
   const fused = rowsOf(inp, 'fused', batch, dim);
-  const shuffled = readMatrix(inp.shuffled, 'shuffled').data;
-  const n = batch * dim;
-  if (shuffled.length === 0 || shuffled.length % n !== 0)
-    throw invalidParameterError(
-      'shuffled',
-      `a length that is a whole multiple of ${n} (batch * k * dim)`,
-      new Described(`length ${shuffled.length}`),
-      RangeError,
-    );
+  const shuffled = readShuffled(inp.shuffled, batch, dim).data;
   inspectFinite(shuffled, shuffled.length / dim, dim, 'shuffled');
   return addon().scoreSeparation({ batch, dim, query: query.data, fused, shuffled });
 }

@@ -6,7 +6,7 @@ import type { Communicator } from './communicator';
 import { DEFAULT_TEMPERATURE } from './defaults';
 import { Described, invalidParameterError } from './errors';
 import type { NativeInputs, NativeOptions } from './native';
-import { readMatrix, type MatrixView } from './tensor';
+import { readMatrix, readShuffled, type MatrixView } from './tensor';
 import type { MbvrInputs, MbvrOptions } from './types';
 import {
   BACKENDS,
@@ -26,6 +26,8 @@ const OPTION_KEYS = [
   'temperature', 'alpha', 'beta', 'gamma', 'margin', 'labels', 'normalize', 'grads',
   'backend', 'precision', 'threads', 'logitCacheBytes', 'comm',
 ] as const;
+
+export const LOSS_INPUT_KEYS = ['batch', 'dim', 'query', 'fused', 'visual', 'text', 'shuffled'] as const;
 
 type InputName = 'query' | 'fused' | 'visual' | 'text' | 'shuffled';
 
@@ -64,11 +66,12 @@ function checkRows(view: MatrixView, name: string, rows: number, dim: number): F
  * rank may hold no rows (batch 0).
  */
 export function checkLoss(inputs: MbvrInputs, options: MbvrOptions = {}, allowEmpty = false): CheckedLoss {
-  // (Option names are checked, so that a typo cannot train silently; the inputs object
-  // may carry other properties - a test case's `k`, a record's id.)
-  const inp = requireObject(inputs, 'inputs');
-  const opt = requireObject(options, 'options');
-  requireKnownKeys(opt, OPTION_KEYS, 'options');
+  // Both objects are read once, here (a getter cannot change a value after its check),
+  // and their names are checked, so that a typo or a misplaced option cannot train silently.
+  const inp = { ...requireObject(inputs, 'inputs') };
+  const opt = { ...requireObject(options, 'options') };
+  requireKnownKeys(inp, LOSS_INPUT_KEYS, 'inputs', { keys: OPTION_KEYS, where: 'options, the second argument' });
+  requireKnownKeys(opt, OPTION_KEYS, 'options', { keys: LOSS_INPUT_KEYS, where: 'inputs, the first argument' });
   const query = readMatrix(inp.query, 'query');
   const { batch, dim } = resolveSizes(inp, query, allowEmpty);
   const n = batch * dim;
@@ -81,18 +84,7 @@ export function checkLoss(inputs: MbvrInputs, options: MbvrOptions = {}, allowEm
   if (inp.visual !== undefined) out.visual = checkRows(readMatrix(inp.visual, 'visual'), 'visual', batch, dim);
   if (inp.text !== undefined) out.text = checkRows(readMatrix(inp.text, 'text'), 'text', batch, dim);
   let k = 0;
-  if (inp.shuffled !== undefined) {
-    const s = readMatrix(inp.shuffled, 'shuffled').data;
-    if (n === 0 ? s.length !== 0 : s.length === 0 || s.length % n !== 0)
-      throw invalidParameterError(
-        'shuffled',
-        `a length that is a whole multiple of ${n} (batch * k * dim)`,
-        new Described(`length ${s.length}`),
-        RangeError,
-      );
-    out.shuffled = s;
-    k = n === 0 ? 0 : s.length / n;
-  }
+  if (inp.shuffled !== undefined) ({ data: out.shuffled, k } = readShuffled(inp.shuffled, batch, dim));
 
   optionalNumber(opt.temperature, 'temperature', 'positive');
   optionalNumber(opt.alpha, 'alpha', 'nonnegative');

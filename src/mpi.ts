@@ -23,9 +23,13 @@ export interface MpiCommunicator extends Communicator {
   readonly library: string;
   /** The thread support MPI_Init_thread provided. */
   readonly threadLevel: ThreadLevel;
+  /** Marks the communicator busy (a data-parallel loss holds it): see Communicator.hold. */
+  hold(): () => void;
   /**
    * MPI_Finalize, after every collective already called. Optional: MPI is finalized when
-   * the process exits normally. Afterwards every collective rejects (or throws).
+   * the process exits normally. Collective: every rank finalizes (or exits) after its last
+   * collective. Rejects while a data-parallel loss is in progress. Afterwards every
+   * collective rejects (or throws).
    */
   finalize(): Promise<void>;
   /** MPI_Abort(MPI_COMM_WORLD, code): ends every rank of the job, this one included. */
@@ -52,7 +56,8 @@ interface NativeMpi {
   finalize(): Promise<void>;
   /** Returns (false) only when no MPI is running; otherwise the process ends in it. */
   abort(code: number): boolean;
-  onExit(code: number): void;
+  /** busy: an operation of several collectives (hold()) is in progress */
+  onExit(code: number, busy: boolean): void;
 }
 
 const packageRoot = path.join(__dirname, '..');
@@ -154,6 +159,9 @@ type CallArgs = [data?: CommData, arg?: ReduceOp | number, counts?: readonly num
 
 // ---- the communicator ----------------------------------------------------------------
 
+/** Operations of several collectives in progress (Communicator.hold): exiting during one ends the job. */
+let holds = 0;
+
 class MpiComm implements MpiCommunicator {
   readonly rank: number;
   readonly size: number;
@@ -204,7 +212,20 @@ class MpiComm implements MpiCommunicator {
     await this.#call('barrier', () => []);
   }
 
+  hold(): () => void {
+    holds++;
+    let released = false;
+    return () => {
+      if (!released) holds--;
+      released = true;
+    };
+  }
+
   finalize(): Promise<void> {
+    if (holds > 0 && !this.#finalized)
+      return Promise.reject(
+        new Error(`mbvr/mpi: rank ${this.rank}: finalize() while a data-parallel loss is in progress; await the loss first`),
+      );
     this.#finalized ??= this.#native.finalize();
     return this.#finalized;
   }
@@ -302,7 +323,7 @@ async function start(): Promise<MpiCommunicator> {
           `${uncaught ? ' (an uncaught exception)' : ''}\n`,
       );
     }
-    native.onExit(code);
+    native.onExit(code, holds > 0);
   });
   const info = await starting;
   rank = info.rank;

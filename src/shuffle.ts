@@ -22,7 +22,7 @@ import { dominantGroupNegatives } from './shuffle/dominant';
 import { groupRows, type Negatives, randomOrder } from './shuffle/groups';
 import { shiftNegatives } from './shuffle/shifts';
 import type { ModalityShuffleOptions } from './types';
-import { positiveInteger, requireLength, requireObject } from './validate';
+import { positiveInteger, requireKnownKeys, requireLength, requireObject } from './validate';
 
 /** modalityShuffle's result: pi, plus how far labels could be avoided, and the seed. */
 export type ModalityShuffleResult = Int32Array & {
@@ -51,7 +51,8 @@ export function modalityShuffle(batch: number, options: ModalityShuffleOptions =
   if (batch < 2)
     throw invalidParameterError('batch', 'at least 2 (a row cannot be its own shuffled negative)', batch, RangeError);
   if (batch > 2 ** 31 - 1) throw invalidParameterError('batch', 'at most 2147483647 (rows are numbered in int32)', batch, RangeError);
-  const opt = requireObject(options, 'options');
+  const opt = { ...requireObject(options, 'options') };
+  requireKnownKeys(opt, ['k', 'labels', 'seed'], 'options');
   const k = opt.k === undefined ? 1 : positiveInteger(opt.k, 'k');
   if (k >= batch)
     throw invalidParameterError('k', `at most ${batch - 1} (batch - 1: K distinct negatives, none the row itself)`, k, RangeError);

@@ -36,9 +36,10 @@ export function readMatrix(value: unknown, name: string): MatrixView {
   let data: unknown = value.data;
   if (typeof data === 'function') {
     // A tfjs Tensor: data() is async, dataSync() is the synchronous read.
-    if (typeof value.dataSync !== 'function')
-      throw invalidParameterError(`${name}.data`, 'a Float32Array', new Described('a function'));
-    data = value.dataSync();
+    const { dataSync } = value as { dataSync?: unknown };
+    if (typeof dataSync !== 'function')
+      throw invalidParameterError(`${name}.data`, 'a Float32Array, or a function beside a dataSync() (a tf.Tensor)', new Described('a function'));
+    data = dataSync.call(value);
   }
   if (!(data instanceof Float32Array) || !ArrayBuffer.isView(data))
     throw invalidParameterError(`${name}.data`, 'a Float32Array (float32 tensor)', data);
@@ -51,6 +52,25 @@ export function readMatrix(value: unknown, name: string): MatrixView {
   if (size !== data.length)
     throw invalidParameterError(name, `data of length ${size} (its shape)`, new Described(`length ${data.length}`), RangeError);
   return { data, shape };
+}
+
+/**
+ * The modality-shuffled rows: batch * k rows of dim values, k >= 1 (k = 0 when batch is 0).
+ * A tensor must be [batch, k, dim] or [batch * k, dim]: [k, batch, dim] holds the same
+ * number of values in another order, and must not be read as if it were the first.
+ */
+export function readShuffled(value: unknown, batch: number, dim: number): { data: Float32Array; k: number } {
+  const { data, shape } = readMatrix(value, 'shuffled');
+  const n = batch * dim;
+  if (n === 0 ? data.length !== 0 : data.length === 0 || data.length % n !== 0)
+    throw invalidParameterError('shuffled', `a length that is a whole multiple of ${n} (batch * k * dim)`, new Described(`length ${data.length}`), RangeError);
+  const k = n === 0 ? 0 : data.length / n;
+  if (shape && shape.length > 1) {
+    const rowMajor = shape.length === 2 ? shape[1] === dim : shape.length === 3 && shape[0] === batch && shape[2] === dim;
+    if (!rowMajor)
+      throw invalidParameterError('shuffled', `shape [${batch}, ${k}, ${dim}] or [${batch * k}, ${dim}] (batch, k, dim)`, new Described(`shape [${shape.join(', ')}]`), RangeError);
+  }
+  return { data, k };
 }
 
 export function isMatrix(value: unknown): value is Matrix {

@@ -13,7 +13,7 @@ import { Described, invalidParameterError } from './errors';
 import { mbvrLossSync } from './loss';
 import { tf, warnIfNoGradients } from './tfjs-load';
 import type { MbvrGrads, MbvrOptions, MbvrResult } from './types';
-import { requireObject } from './validate';
+import { requireKnownKeys, requireObject } from './validate';
 
 export { shuffledPairs, type ShuffledPairs } from './tfjs-pairs';
 
@@ -159,8 +159,11 @@ function temperatureSource(temperature: unknown, logitScale: unknown): Temperatu
  * native ones, multiplied by the upstream gradient.
  */
 export function mbvrLoss(inputs: TfMbvrInputs, options: TfMbvrOptions = {}): TF.Scalar {
-  const inp = requireObject(inputs, 'inputs');
-  const opt = requireObject(options, 'options') as TfMbvrOptions;
+  const inp = { ...requireObject(inputs, 'inputs') };
+  const opt = { ...requireObject(options, 'options') } as TfMbvrOptions;
+  requireKnownKeys(inp, INPUT_NAMES, 'inputs', { keys: ['temperature', 'logitScale', 'margin', 'labels'], where: 'options, the second argument' });
+  if ((opt as { grads?: unknown }).grads !== undefined)
+    throw invalidParameterError('options.grads', 'no grads option in mbvr/tfjs (its gradients are computed when tf.grad asks for them)', (opt as { grads?: unknown }).grads);
   const given: Partial<Record<InputName, TF.Tensor>> = {};
   for (const name of INPUT_NAMES) {
     if (inp[name] !== undefined) given[name] = requireTensor(inp[name], name, 'float32');

@@ -2,15 +2,18 @@
 import type { Communicator } from './communicator';
 
 /** A tensor from another library: tfjs / ndarray ({ data, shape }) or onnxruntime /
- * transformers.js ({ data, dims }). Row-major and contiguous. */
-export interface TensorLike {
-  data: Float32Array | (() => unknown);
+ * transformers.js ({ data, dims }). Row-major and contiguous, float32. */
+export type TensorLike = {
   shape?: readonly number[];
   dims?: readonly number[];
-  dataSync?: () => unknown;
+  /** ndarray's strides: must be those of a contiguous row-major array */
   stride?: readonly number[];
   offset?: number;
-}
+} & (
+  | { data: Float32Array }
+  /** a tf.Tensor: data() is async, so the values are read with dataSync() */
+  | { data: () => unknown; dataSync: () => unknown }
+);
 
 export type Matrix = Float32Array | TensorLike;
 

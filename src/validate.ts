@@ -27,18 +27,28 @@ function distance(a: string, b: string): number {
 /**
  * Unknown property names are a TypeError naming them (a typo must not train silently):
  * "Expected one of the options temperature, alpha, ... (did you mean 'temperature'?) for
- * options.temprature but received 5 of type number".
+ * options.temprature but received 5 of type number". A name that belongs in the other
+ * argument (`misplaced`: an option among the inputs, or the reverse) says so.
  */
-export function requireKnownKeys(value: Record<string, unknown>, known: readonly string[], name: string): void {
+export function requireKnownKeys(
+  value: Record<string, unknown>,
+  known: readonly string[],
+  name: string,
+  misplaced?: { keys: readonly string[]; where: string },
+): void {
   for (const key of Object.keys(value)) {
     if (known.includes(key) || value[key] === undefined) continue;
-    let best = '';
-    let bestDistance = Infinity;
-    for (const k of known) {
-      const d = k.toLowerCase() === key.toLowerCase() ? 0 : distance(k, key);
-      if (d < bestDistance) [best, bestDistance] = [k, d];
+    let hint = '';
+    if (misplaced?.keys.includes(key)) hint = ` (${key} belongs in ${misplaced.where})`;
+    else {
+      let best = '';
+      let bestDistance = Infinity;
+      for (const k of known) {
+        const d = k.toLowerCase() === key.toLowerCase() ? 0 : distance(k, key);
+        if (d < bestDistance) [best, bestDistance] = [k, d];
+      }
+      if (bestDistance <= Math.max(2, Math.floor(key.length / 3))) hint = ` (did you mean '${best}'?)`;
     }
-    const hint = bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean '${best}'?)` : '';
     throw invalidParameterError(`${name}.${key}`, `one of the ${name} ${known.join(', ')}${hint}`, value[key]);
   }
 }

@@ -1,7 +1,7 @@
 // The checks on the values of the inputs (docs/math.md §4): every value finite, and
 // logits and gradients that float32 can hold. The facts come from one native pass over
 // each input (cpp/inspect.h); the rules and their wording are here.
-import { REPRESENTABLE_LIMIT } from './defaults';
+import { LOGIT_LIMIT, REPRESENTABLE_LIMIT } from './defaults';
 import { Described, invalidParameterError } from './errors';
 import { native } from './native';
 
@@ -47,29 +47,30 @@ const fmt = (v: number) => (Math.abs(v) >= 1e6 || (v !== 0 && Math.abs(v) < 1e-4
 
 /**
  * RangeError, naming the argument most responsible, unless every logit |c| / tau (with the
- * margin) and every gradient stays below 1e30: float32 could not hold the results.
+ * margin) stays below 1e10, where float32 logits keep the accuracy bound, and every dot
+ * product and gradient below 1e30, which float32 holds.
  */
 export function requireRepresentable(s: Scales): void {
   const cosine = s.normalize ? 1 : s.queryNorm * s.documentNorm; // bounds |c|
   const logit = (cosine + s.margin) / s.temperature;
-  if (!(logit <= LIMIT)) {
+  if (!(logit <= LOGIT_LIMIT && cosine + s.margin <= LIMIT)) {
     if (s.margin > cosine)
       throw invalidParameterError(
         'margin',
-        `|margin| / temperature below ${LIMIT} (a margin lowers a cosine: it is of order 1)`,
+        `|margin| / temperature below ${LOGIT_LIMIT.toExponential()} (a margin lowers a cosine: it is of order 1)`,
         new Described(`${fmt(s.margin)} with temperature ${fmt(s.temperature)}`),
         RangeError,
       );
     if (!s.normalize && cosine > 1)
       throw invalidParameterError(
         `${s.queryName ?? 'query'} and ${s.documentName}`,
-        `rows whose dot products divided by temperature stay below ${LIMIT} when normalize is false (pass normalize: true or rescale the rows)`,
+        `rows whose dot products stay below ${LIMIT}, and below ${LOGIT_LIMIT.toExponential()} once divided by temperature, when normalize is false (pass normalize: true or rescale the rows)`,
         new Described(`row norms up to ${fmt(s.queryNorm)} and ${fmt(s.documentNorm)} with temperature ${fmt(s.temperature)}`),
         RangeError,
       );
     throw invalidParameterError(
       'temperature',
-      `at least ${fmt((cosine + s.margin) / LIMIT)} (the logits (|cosine| + |margin|) / temperature must stay below ${LIMIT})`,
+      `at least ${fmt((cosine + s.margin) / LOGIT_LIMIT)} (the logits (|cosine| + |margin|) / temperature must stay below ${LOGIT_LIMIT.toExponential()}, where float32 logits keep their accuracy)`,
       s.temperature,
       RangeError,
     );

@@ -192,3 +192,82 @@ describe('data-parallel faults: every rank rejects, none hangs, the next call wo
     assert.match((settled[1] as PromiseRejectedResult).reason.message, /rank 0 rejected its input .*for backend/);
   });
 });
+
+describe("the caller's side: concurrent calls, reused inputs, a transport that misbehaves", () => {
+  it('losses started together on one communicator run one after another, each its own result', async () => {
+    const random = rng(suiteSeed + 1020);
+    const comms = localGroup(2);
+    // Uneven splits, so that left to themselves the calls would reach their collectives
+    // in different orders on the two ranks.
+    const splits = [[290, 10], [15, 15], [10, 290]];
+    const cases = splits.map((rows) => randomCase(random, rows[0] + rows[1], 64, 1));
+    // Every rank starts all three without awaiting; their collectives must not interleave.
+    const started = cases.map((c, i) => splits[i].map((_, r) => {
+      const [inputs, o] = shard(c, {}, splits[i], r);
+      return mbvrLoss(inputs, { ...o, comm: comms[r] });
+    }));
+    for (const [i, calls] of started.entries()) compareJoined(await Promise.all(calls), mbvrLossSync(cases[i]), `call ${i}`);
+  });
+
+  it('inputs changed or reused right after the call do not reach the result', async () => {
+    const c = randomCase(rng(suiteSeed + 1021), 20, 8, 2);
+    const rows = [9, 11];
+    const comms = localGroup(2);
+    const labels = Int32Array.from({ length: 20 }, (_, i) => i % 7);
+    const margin = Float32Array.from({ length: 20 }, (_, i) => 0.01 * i);
+    const calls = rows.map((_, r) => {
+      const [inputs, o] = shard(c, { labels, margin }, rows, r);
+      const p = mbvrLoss(inputs, { ...o, comm: comms[r] });
+      for (const key of ['query', 'fused', 'visual', 'text', 'shuffled'] as const) (inputs[key] as Float32Array).fill(NaN);
+      (o.labels as Int32Array).fill(0);
+      (o.margin as Float32Array).fill(5);
+      return p;
+    });
+    compareJoined(await Promise.all(calls), mbvrLossSync(c, { labels, margin }), 'inputs poisoned after the call');
+  });
+
+  it('a communicator with a bad rank or size is refused before any collective', async () => {
+    const [comm] = localGroup(1);
+    const c = randomCase(rng(suiteSeed + 1022), 4, 4, 1);
+    for (const [patch, Kind, message] of [
+      [{ size: 0 }, RangeError, /^Expected a whole number from 1 to 2\^24 for comm.size but received 0/],
+      [{ size: '2' }, TypeError, /for comm.size but received '2'/],
+      [{ rank: 1 }, RangeError, /^Expected a whole number from 0 to 0 \(comm.size - 1\) for comm.rank but received 1/],
+      [{ rank: 0.5 }, RangeError, /for comm.rank but received 0.5/],
+    ] as const) {
+      const bad = { ...comm, ...patch } as unknown as Communicator;
+      await assert.rejects(mbvrLoss(c, { comm: bad }), (e: unknown) => e instanceof Kind && message.test((e as Error).message));
+    }
+  });
+
+  /** A one-rank communicator whose collectives return copies (async, and sync when asked). */
+  function loneCommunicator(withSync = false): Communicator {
+    const copy = <T extends CommData>(d: T): T => d.slice() as T;
+    return {
+      rank: 0, size: 1,
+      allGather: async (d) => copy(d), allReduce: async (d) => copy(d), reduceScatter: async (d) => copy(d),
+      broadcast: async (d) => copy(d), barrier: async () => undefined,
+      ...(withSync ? { sync: { allGather: copy, allReduce: copy, reduceScatter: copy, broadcast: copy, barrier: () => undefined } } : {}),
+    };
+  }
+
+  it('a collective that returns the wrong kind or length is an Error naming it, not a wrong answer', async () => {
+    const c = randomCase(rng(suiteSeed + 1023), 6, 4, 1);
+    const base = loneCommunicator();
+    const short = { ...base, allReduce: async <T extends CommData>(d: T) => d.slice(1) as T };
+    await assert.rejects(mbvrLoss(c, { comm: short }), /^Error: mbvr: comm.allReduce returned Float64Array of length 5, not a Float64Array of length 6 /);
+    const wrongType = { ...base, allGather: async <T extends CommData>(d: T) => Float64Array.from(d as ArrayLike<number>) as unknown as T };
+    await assert.rejects(mbvrLoss(c, { comm: wrongType }), /mbvr: comm.allGather returned Float64Array of length \d+, not a Uint8Array/);
+    const none = { ...base, reduceScatter: async () => undefined as never };
+    await assert.rejects(mbvrLoss(c, { comm: none }), /mbvr: comm.reduceScatter returned undefined, not a Float32Array of length 24/);
+  });
+
+  it('mbvrLossSync refuses a communicator with a data-parallel mbvrLoss in flight', async () => {
+    const c = randomCase(rng(suiteSeed + 1024), 6, 4, 1);
+    const single = loneCommunicator(true);
+    const pending = mbvrLoss(c, { comm: single });
+    assert.throws(() => mbvrLossSync(c, { comm: single }), /^Error: mbvr: a data-parallel mbvrLoss is still in progress on this communicator: await it before mbvrLossSync$/);
+    assert.equal((await pending).loss, mbvrLossSync(c).loss);
+    assert.equal(mbvrLossSync(c, { comm: single }).loss, mbvrLossSync(c).loss); // and afterwards it runs
+  });
+});

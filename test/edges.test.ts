@@ -7,6 +7,7 @@ import {
   mbvrLoss,
   mbvrLossSync,
   modalityBalance,
+  modalityShuffle,
   referenceLoss,
   retrievalMetrics,
   scoreSeparation,
@@ -15,7 +16,7 @@ import {
   topK,
 } from '../src/index';
 import type { MbvrInputs, MbvrOptions } from '../src/types';
-import { backend, hasNonFinite, precision, randomCase, relativeError, rng, scalarError, suiteSeed, tolerance } from './helpers';
+import { backend, compareToReference, hasNonFinite, precision, randomCase, relativeError, rng, scalarError, suiteSeed, tolerance } from './helpers';
 
 function throwsExactly(fn: () => unknown, Kind: typeof Error, message: string | RegExp): void {
   assert.throws(fn, (error: unknown) => {
@@ -97,11 +98,11 @@ describe('settings whose results float32 cannot hold are a RangeError naming the
   const c = randomCase(rng(suiteSeed + 901), 8, 4, 1);
   const inputs = (): MbvrInputs => ({ ...c });
   const cases: Array<[string, MbvrOptions, RegExp]> = [
-    ['temperature 1e-35', { temperature: 1e-35 }, /^Expected at least 1.00e-30 \(the logits \(\|cosine\| \+ \|margin\|\) \/ temperature must stay below 1e\+30\) for temperature but received 1e-35 of type number$/],
+    ['temperature 1e-35', { temperature: 1e-35 }, /^Expected at least 1.00e-10 \(the logits \(\|cosine\| \+ \|margin\|\) \/ temperature must stay below 1e\+10, where float32 logits keep their accuracy\) for temperature but received 1e-35 of type number$/],
     ['temperature 1e-308', { temperature: 1e-308 }, /for temperature but received 1e-308 of type number$/],
     ['alpha 1e38', { alpha: 1e38 }, /^Expected at most .* \(heavier weights give gradients float32 cannot hold at this temperature\) for alpha but received 1e\+38 of type number$/],
     ['gamma 1e38', { gamma: 1e38 }, /for gamma but received 1e\+38 of type number$/],
-    ['margin 1e38', { margin: 1e38 }, /^Expected \|margin\| \/ temperature below 1e\+30 \(a margin lowers a cosine: it is of order 1\) for margin but received 1.00e\+38 with temperature 0.05$/],
+    ['margin 1e38', { margin: 1e38 }, /^Expected \|margin\| \/ temperature below 1e\+10 \(a margin lowers a cosine: it is of order 1\) for margin but received 1.00e\+38 with temperature 0.05$/],
     ['margin -1e38', { margin: -1e38 }, /for margin but received 1.00e\+38 with temperature/],
     ['per-row margin 1e38', { margin: Float32Array.from({ length: 8 }, (_, i) => (i === 3 ? 1e38 : 0)) }, /for margin but received 1.00e\+38/],
     ['margin 1e38, normalize false: blames the margin, not the rows', { margin: 1e38, normalize: false }, /for margin but received/],
@@ -112,12 +113,26 @@ describe('settings whose results float32 cannot hold are a RangeError naming the
       await assert.rejects(mbvrLoss(inputs(), { backend, ...options }), (e: unknown) => e instanceof RangeError && message.test((e as Error).message));
     });
 
+  it('temperatures below 0.01, down to the logit limit (1e10), degrade gracefully; below it, a RangeError', () => {
+    // The 1e-5 bound is for tau >= 0.01: float32 logits carry an error of ~6e-8 / tau,
+    // which reaches 4e-4 near tau = 1e-6 (docs/math.md §4). Past logits of 1e10 it grows
+    // tenfold per decade until the results turn wrong outright, hence the limit.
+    const random = rng(suiteSeed + 902);
+    for (const temperature of [1e-4, 1e-6, 1e-8, 1.05e-10]) {
+      const cs = randomCase(random, 24, 8, 2);
+      const options: MbvrOptions = { backend, precision, temperature, labels: Int32Array.from({ length: 24 }, (_, i) => i % 20) };
+      compareToReference(mbvrLossSync(cs, options), cs, options, `temperature ${temperature}`, 2e-3);
+    }
+    throwsExactly(() => mbvrLossSync(inputs(), { backend, temperature: 0.9e-10 }), RangeError, /for temperature but received 9e-11/);
+    throwsExactly(() => mbvrLossSync(inputs(), { backend, temperature: 1e-4, margin: 1e7 }), RangeError, /for margin but received 1.00e\+7 with temperature/);
+  });
+
   it('rows whose dot products overflow without normalisation name the inputs', () => {
     const big = c.fused.map((v) => v * 1e20);
     throwsExactly(
       () => mbvrLossSync({ ...inputs(), fused: big, query: c.query.map((v) => v * 1e20) }, { backend, normalize: false }),
       RangeError,
-      /^Expected rows whose dot products divided by temperature stay below 1e\+30 when normalize is false \(pass normalize: true or rescale the rows\) for query and fused but received row norms up to/,
+      /^Expected rows whose dot products stay below 1e\+30, and below 1e\+10 once divided by temperature, when normalize is false \(pass normalize: true or rescale the rows\) for query and fused but received row norms up to/,
     );
     throwsExactly(
       () => similarity(big, big, { rows: 8, cols: 8, dim: 4, normalize: false }),
@@ -160,8 +175,50 @@ describe('argument names and kinds', () => {
     throwsExactly(() => mbvrLossSync(c, { foo: 1 } as never), TypeError, /^Expected one of the options .*comm for options.foo but received 1 of type number$/);
     throwsExactly(() => similarity(c.query, c.fused, { rows: 6, cols: 6, dim: 4, temprature: 1 } as never), TypeError, /for options.temprature/);
     throwsExactly(() => topK(c.query, c.fused, { rows: 6, cols: 6, dim: 4, k: 1, normalise: false } as never), TypeError, /\(did you mean 'normalize'\?\) for options.normalise/);
+    const labels = Int32Array.of(0, 0, 1, 1, 2, 2);
+    throwsExactly(() => modalityShuffle(6, { label: labels } as never), TypeError, /^Expected one of the options k, labels, seed \(did you mean 'labels'\?\) for options.label but received Int32Array/);
+    throwsExactly(() => modalityShuffle(6, { K: 2 } as never), TypeError, /\(did you mean 'k'\?\) for options.K/);
     // An option explicitly undefined is the same as absent.
     assert.ok(Number.isFinite(mbvrLossSync(c, { temperature: undefined }).loss));
+  });
+
+  it('an unknown or misplaced input is a TypeError, on every function that takes inputs', () => {
+    const plain = mbvrLossSync(c).loss;
+    throwsExactly(
+      () => mbvrLossSync({ ...c, temperature: 1 } as never),
+      TypeError,
+      'Expected one of the inputs batch, dim, query, fused, visual, text, shuffled (temperature belongs in options, the second argument) for inputs.temperature but received 1 of type number',
+    );
+    throwsExactly(() => mbvrLossSync({ ...c, labels: new Int32Array(6) } as never), TypeError, /\(labels belongs in options, the second argument\) for inputs.labels/);
+    throwsExactly(() => mbvrLossSync({ ...c, visuals: c.visual } as never), TypeError, /\(did you mean 'visual'\?\) for inputs.visuals/);
+    throwsExactly(() => mbvrLossSync(c, { query: c.query } as never), TypeError, /\(query belongs in inputs, the first argument\) for options.query/);
+    throwsExactly(() => scoreSeparation({ ...c, margin: 0.1 } as never), TypeError, /for inputs.margin/);
+    throwsExactly(() => modalityBalance({ ...c, fusedd: c.fused } as never), TypeError, /\(did you mean 'fused'\?\) for inputs.fusedd/);
+    // A loss call's whole inputs object is accepted by the evaluations, and undefined is absent.
+    assert.ok(Number.isFinite(scoreSeparation(c).auc) && modalityBalance(c).rvt.length === 6);
+    assert.equal(mbvrLossSync({ ...c, note: undefined } as never).loss, plain);
+  });
+
+  it('getters are read once, before any check: a later read cannot slip a value past it', () => {
+    let reads = 0;
+    const q = c.query.slice();
+    const options = {
+      get normalize() {
+        if (++reads === 2) q[0] = NaN; // a second read would poison the query after its check
+        return true;
+      },
+    };
+    const out = mbvrLossSync({ ...c, query: q }, options);
+    assert.equal(reads, 1);
+    assert.equal(out.loss, mbvrLossSync(c).loss);
+  });
+
+  it('a tensor of shuffled rows must be [batch, k, dim] or [batch * k, dim]', () => {
+    const t = (shape: number[]) => ({ ...c, shuffled: { data: new Float32Array(6 * 2 * 4).fill(0.5), shape } });
+    for (const shape of [[6, 2, 4], [12, 4], [48]]) assert.ok(Number.isFinite(mbvrLossSync(t(shape)).loss), String(shape));
+    for (const shape of [[2, 6, 4], [6, 4, 2], [1, 1, 48], [1, 6, 2, 4]])
+      throwsExactly(() => mbvrLossSync(t(shape)), RangeError, `Expected shape [6, 2, 4] or [12, 4] (batch, k, dim) for shuffled but received shape [${shape.join(', ')}]`);
+    throwsExactly(() => scoreSeparation(t([2, 6, 4])), RangeError, /for shuffled but received shape \[2, 6, 4\]/);
   });
 
   it("a Proxy of a Float32Array is named as such, not V8's 'incompatible receiver'", () => {

@@ -47,17 +47,19 @@ export interface Case {
   shuffled: Float32Array;
 }
 
+/** A random loss call's inputs; `k` is non-enumerable, so that the case passes as inputs
+ * (the loss refuses unknown input names). */
 export function randomCase(random: Random, batch: number, dim: number, k: number): Case {
-  return {
+  const c = {
     batch,
     dim,
-    k,
     query: randomRows(random, batch, dim),
     fused: randomRows(random, batch, dim),
     visual: randomRows(random, batch, dim),
     text: randomRows(random, batch, dim),
     shuffled: randomRows(random, batch * k, dim),
   };
+  return Object.defineProperty(c, 'k', { value: k, enumerable: false }) as Case;
 }
 
 /** Random options covering every switch: labels with duplicates, per-row margins, ... */

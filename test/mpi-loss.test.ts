@@ -37,4 +37,31 @@ describe('the data-parallel loss under mpirun', { skip, timeout: 900_000 }, () =
     assert.ok(job.seconds < 20, `took ${job.seconds.toFixed(1)} s\n${describeJob(job)}`);
     assert.match(job.stdout, /rank 1 dies now/, describeJob(job));
   });
+
+  for (const [mode, why] of [['exit-pending', 'collective calls'], ['exit-between', 'a data-parallel loss']] as const)
+    it(`a rank that exits normally in the middle of a loss (${mode}) takes the job down too, saying why`, () => {
+      const job = runJob(2, 'test/mpi/loss-exit.ts', [mode], { timeoutMs: 60_000 });
+      assert.ok(!job.timedOut && job.status !== null && job.status !== 0, describeJob(job));
+      assert.ok(job.seconds < 20, `took ${job.seconds.toFixed(1)} s\n${describeJob(job)}`);
+      assert.match(job.stderr, new RegExp(`mbvr/mpi: this rank exits \\(code 0\\) with ${why} still in flight`), describeJob(job));
+      assert.doesNotMatch(job.stdout, /UNEXPECTED/, describeJob(job));
+    });
+
+  for (const mode of ['finalize-early', 'exit-idle'])
+    it(`a rank that finalizes while another is in a collective (${mode}) ends the job, naming both`, () => {
+      const job = runJob(2, 'test/mpi/loss-exit.ts', [mode], { timeoutMs: 60_000 });
+      assert.ok(!job.timedOut && job.status !== null && job.status !== 0, describeJob(job));
+      assert.ok(job.seconds < 20, `took ${job.seconds.toFixed(1)} s\n${describeJob(job)}`);
+      assert.match(job.stderr, /mbvr\/mpi: rank 1 called finalize\(\) but rank 0 called allGather\(Uint8Array of \d+, counts\): a rank that finalizes/, describeJob(job));
+      assert.doesNotMatch(job.stdout, /UNEXPECTED/, describeJob(job));
+    });
+
+  it('finalize() while a loss is pending rejects, and the loss completes on every rank', () => {
+    const job = runJob(2, 'test/mpi/loss-exit.ts', ['finalize'], { timeoutMs: 60_000 });
+    assert.equal(job.status, 0, describeJob(job));
+    assert.match(job.stdout, /rank 1 finalize: mbvr\/mpi: rank 1: finalize\(\) while a data-parallel loss is in progress; await the loss first/, describeJob(job));
+    const losses = [...job.stdout.matchAll(/rank (\d) loss (\S+)/g)].map((m) => m[2]);
+    assert.equal(losses.length, 2, describeJob(job));
+    assert.equal(losses[0], losses[1]);
+  });
 });

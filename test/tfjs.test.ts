@@ -21,7 +21,7 @@ import { referenceLoss } from '../src/reference';
 import { LOGIT_SCALE_MAX, LOGIT_SCALE_MIN, mbvrLoss, shuffledPairs } from '../src/tfjs';
 import { pickRows, type PickStrategy } from '../src/tfjs-pairs';
 import type { MbvrOptions } from '../src/types';
-import { randInt, randomCase, randomOptions, randomRows, relativeError, rng, sameBits, suiteSeed } from './helpers';
+import { randInt, randomCase, randomOptions, randomRows, relativeError, rng, sameBits, suiteSeed, type Case } from './helpers';
 
 // In Node, @tensorflow/tfjs-layers is what registers tfjs's gradients (docs/trainers.md);
 // a plain require, as its typings do not pass tsc with skipLibCheck off.
@@ -168,7 +168,7 @@ for (const backendName of ['cpu', 'wasm']) {
       await tf.setBackend(backendName);
       const random = rng(suiteSeed + 5);
       for (const [trial, k] of [1, 2, 3, 1, 3, randInt(random, 4, 7)].entries()) {
-        const batch = randInt(random, 2, 40);
+        const batch = randInt(random, k + 1, 40); // K < B: K distinct negatives, none the row itself
         const [dt, dv] = [randInt(random, 1, 24), randInt(random, 1, 24)]; // H may take text and visuals of different widths
         const labels = Int32Array.from({ length: batch }, () => randInt(random, 0, Math.max(1, batch >> 1)));
         const pi = modalityShuffle(batch, { k, seed: trial, labels: trial % 2 ? labels : undefined });
@@ -287,7 +287,7 @@ describe('mbvr/tfjs: a learned logit scale s = ln(1 / tau)', () => {
     const options: MbvrOptions = { alpha: 0, beta: 0, gamma: 0 };
     for (const s of [LOGIT_SCALE_MAX + 1.5, LOGIT_SCALE_MIN - 1.5])
       for (const { name, fused, sign } of cases) {
-        const c = { batch, dim, k: 1, query, fused, visual: other, text: other, shuffled: other };
+        const c = Object.defineProperty({ batch, dim, query, fused, visual: other, text: other, shuffled: other }, 'k', { value: 1 }) as Case;
         const out = run(c, options, s);
         const what = `s = ${s}, ${name}`;
         assert.equal(out.tau, s > 0 ? Math.exp(-LOGIT_SCALE_MAX) : 1, what);
@@ -350,6 +350,15 @@ describe('mbvr/tfjs: a learned logit scale s = ln(1 / tau)', () => {
     assert.throws(() => mbvrLoss({ query: q, fused: q }, { ...options, logitScale: tf.scalar(NaN) }), {
       name: 'RangeError',
       message: 'Expected a finite value for logitScale but received NaN of type number',
+    });
+    // grads: false would be silently ignored (tf.grad asks for the gradients itself).
+    assert.throws(() => mbvrLoss({ query: q, fused: q }, { ...options, grads: false } as never), {
+      name: 'TypeError',
+      message: 'Expected no grads option in mbvr/tfjs (its gradients are computed when tf.grad asks for them) for options.grads but received false of type boolean',
+    });
+    assert.throws(() => mbvrLoss({ query: q, fused: q, temperature: 0.1 } as never, options), {
+      name: 'TypeError',
+      message: 'Expected one of the inputs query, fused, visual, text, shuffled (temperature belongs in options, the second argument) for inputs.temperature but received 0.1 of type number',
     });
   });
 });

@@ -7,12 +7,14 @@
 // process alive); a sync job's caller blocks on a future until the communication thread
 // has run it. Both go through the same queue, so sync and async calls keep program order.
 //
-// Exit: src/mpi.ts calls onExit(code) from process.on('exit'). Code 0: MPI_Finalize on
-// the communication thread (after every queued job), then join. Any other code:
-// MPI_Abort, so that the whole job goes down instead of the other ranks waiting forever.
+// Exit: src/mpi.ts calls onExit(code, busy) from process.on('exit'). Code 0 with no collective
+// in flight: MPI_Finalize on the communication thread (after every queued job), then
+// join. Any other code, or collectives still in flight: MPI_Abort, so that the whole job
+// goes down instead of the other ranks waiting forever.
 #include <napi.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <future>
 #include <memory>
@@ -327,7 +329,8 @@ void read_call(const Napi::CallbackInfo& info, Collective& c) {
       if (total != c.length) throw Napi::RangeError::New(env, "mbvr_mpi: data's length must be the sum of counts");
       break;
     }
-    case Kind::Barrier: break;
+    case Kind::Barrier:
+    case Kind::Finalize: break;  // (never read from JS: kind_argument() does not name it)
   }
   if (copy) {
     try {
@@ -423,6 +426,16 @@ Napi::Value OnExit(const Napi::CallbackInfo& info) {
   if (s.env != static_cast<napi_env>(env) || s.phase == Phase::Idle) return env.Undefined();
   const int code = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
   if (code != 0) CommThread::instance().abort(code);  // returns only when MPI is not running
+  const bool busy = info.Length() > 1 && info[1].ToBoolean().Value();
+  if (s.pending > 0 || busy) {
+    // A clean exit with collectives still in flight, or in the middle of an operation of
+    // several (a data-parallel loss: src/communicator.ts hold()): the other ranks would
+    // wait for this one forever, and MPI_Finalize would wait for them. End the job.
+    std::fprintf(stderr, "mbvr/mpi: this rank exits (code 0) with %s still in flight\n",
+                 s.pending > 0 ? "collective calls" : "a data-parallel loss");
+    std::fflush(stderr);
+    CommThread::instance().abort(1);
+  }
   shutdown();
   return env.Undefined();
 }

@@ -18,6 +18,7 @@ const char* kind_name(Kind kind) {
     case Kind::ReduceScatter: return "reduceScatter";
     case Kind::Broadcast: return "broadcast";
     case Kind::Barrier: return "barrier";
+    case Kind::Finalize: return "finalize";
   }
   return "an unknown collective";
 }
@@ -96,7 +97,7 @@ const char* op_name(int64_t op) {
 std::string describe_call(const int64_t* d) {
   const Kind kind = static_cast<Kind>(d[kKind]);
   std::string s = kind_name(kind);
-  if (kind == Kind::Barrier) return s + "()";
+  if (kind == Kind::Barrier || kind == Kind::Finalize) return s + "()";
   s += "(" + std::string(dtype_name(static_cast<Dtype>(d[kDtype]))) + " of " + std::to_string(d[kLength]);
   if (kind == Kind::AllReduce) s += std::string(", ") + op_name(d[kParam]);
   if (kind == Kind::Broadcast) s += ", root " + std::to_string(d[kParam]);
@@ -108,7 +109,7 @@ std::string describe_call(const int64_t* d) {
 // design, and its counts are checked against the lengths instead (see agree()).
 std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t> call_key(const int64_t* d) {
   const Kind kind = static_cast<Kind>(d[kKind]);
-  if (kind == Kind::Barrier) return {d[kKind], 0, 0, 0, 0};
+  if (kind == Kind::Barrier || kind == Kind::Finalize) return {d[kKind], 0, 0, 0, 0};
   if (kind == Kind::AllGather) return {d[kKind], d[kDtype], 0, 0, 0};
   return {d[kKind], d[kDtype], d[kLength], d[kParam], d[kCountsHash]};
 }
@@ -168,15 +169,30 @@ std::vector<int64_t> agree(const Collective& c, const World& world) {
     return MPI_Iallgather(mine, kFields, MPI_INT64_T, table.data(), kFields, MPI_INT64_T, world.comm, request);
   });
 
+  bool all_equal = true;
+  bool any_finalize = false;
+  for (int r = 0; r < world.size; ++r) {
+    all_equal &= call_key(&table[r * kFields]) == call_key(&table[0]);
+    any_finalize |= static_cast<Kind>(table[r * kFields + kKind]) == Kind::Finalize;
+  }
+  // A rank that finalizes (comm.finalize() or its exit) while another is in a collective
+  // will never take part in that one, nor in any later: an error could only leave the
+  // others to wait for it. Every rank sees the same table and ends the job alike.
+  if (any_finalize && !all_equal) {
+    std::vector<int> leaving, staying;
+    for (int r = 0; r < world.size; ++r)
+      (static_cast<Kind>(table[r * kFields + kKind]) == Kind::Finalize ? leaving : staying).push_back(r);
+    abort_job(std::string("mbvr/mpi: ") + rank_list_message(staying, table, leaving.front()) +
+              ": a rank that finalizes (comm.finalize() or a normal exit) cannot take part in later collectives, "
+              "so the job ends (every rank must finalize after its last collective)");
+  }
+
   bool any_invalid = false;
   for (int r = 0; r < world.size; ++r) any_invalid |= table[r * kFields + kInvalid] != 0;
   if (any_invalid) throw CommError(invalid_arguments_message(c, world, table));
 
   // The reference call is the most common one (ties: the lowest rank), so that the
   // message names the odd rank(s) rather than blaming everyone else.
-  bool all_equal = true;
-  for (int r = 1; r < world.size && all_equal; ++r)
-    all_equal = call_key(&table[r * kFields]) == call_key(&table[0]);
   if (!all_equal) {
     std::map<decltype(call_key(nullptr)), std::pair<int, int>> votes;  // key -> (count, first rank)
     for (int r = 0; r < world.size; ++r) {
@@ -394,7 +410,8 @@ void run_collective(Collective& c, const World& world) {
     case Kind::Broadcast: broadcast(c, world); break;
     // The exchange in agree() is itself a barrier: no rank completes an allgather
     // before every rank has entered it.
-    case Kind::Barrier: break;
+    case Kind::Barrier:
+    case Kind::Finalize: break;
   }
 }
 

@@ -22,7 +22,10 @@
 
 namespace mbvr::mpi {
 
-enum class Kind : int64_t { AllGather = 1, AllReduce, ReduceScatter, Broadcast, Barrier };
+// Finalize is not a collective of the Communicator: it is the agreement exchange alone,
+// made before MPI_Finalize (world.cpp), so that a rank that leaves while another still
+// waits in a collective ends the job instead of leaving it hung.
+enum class Kind : int64_t { AllGather = 1, AllReduce, ReduceScatter, Broadcast, Barrier, Finalize };
 enum class Dtype : int64_t { None = 0, Float32, Float64, Int32, Uint8 };
 enum class ReduceOp : int64_t { Sum = 0, Max, Min };
 

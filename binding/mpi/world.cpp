@@ -47,6 +47,12 @@ void init_world(World& world) {
 
 void finalize_world(World& world) {
   if (!world.initialized || world.finalized) return;
+  // The agreement exchange first: it returns once every rank finalizes too, and ends the
+  // job if another rank is in a collective instead (collective.cpp, agree()). MPI_Finalize
+  // alone would wait for such a rank forever, and it for this one.
+  Collective leave;
+  leave.kind = Kind::Finalize;
+  run_collective(leave, world);
   world.finalized = true;  // even if it fails: MPI may not be called again either way
   check(MPI_Finalize(), "MPI_Finalize", world);
 }

@@ -10,7 +10,8 @@ namespace mbvr::mpi {
 // world's rank, size, thread level and library version. Throws CommError.
 void init_world(World& world);
 
-// MPI_Finalize. Throws CommError.
+// The agreement exchange (every rank finalizes, or the job ends), then MPI_Finalize.
+// Throws CommError.
 void finalize_world(World& world);
 
 // "single", "funneled", "serialized" or "multiple".
