@@ -8,12 +8,14 @@
 //   const dq = out.grads!.query.download();                 // Float32Array, when needed
 //   q.upload(nextQuery);                                    // reuse the device memory
 //   session.dispose(); q.dispose();                         // or leave it to the GC
+import { DEFAULT_TEMPERATURE } from './defaults';
 import { invalidParameterError } from './errors';
 import { native, type NativeCudaTensor, type RawLossResult } from './native';
 import { readMatrix } from './tensor';
 import type { MbvrOptions, MbvrTerms, Matrix, Precision } from './types';
 import { Described } from './errors';
 import { PRECISIONS, optionalBoolean, optionalChoice, optionalNumber, positiveInteger, requireKnownKeys, requireLength, requireObject } from './validate';
+import { requireRepresentable } from './values';
 
 /** rows x dim floats in GPU memory. */
 export class CudaTensor {
@@ -125,6 +127,18 @@ function prepare(inputs: CudaLossInputs, options: CudaLossOptions): [Record<stri
   optionalBoolean(opt.normalize, 'normalize');
   optionalBoolean(opt.grads, 'grads');
   optionalChoice(opt.precision, 'precision', PRECISIONS);
+  // The logit limit, where it is known without reading the device's rows: normalised
+  // logits are bounded by (1 + |margin|) / tau. (With normalize: false the bound needs the
+  // row norms, which the device holds: not checked here.)
+  if (opt.normalize !== false) {
+    let margin = 0;
+    if (opt.margin instanceof Float32Array) for (const m of opt.margin) margin = Math.max(margin, Math.abs(m));
+    else margin = Math.abs(opt.margin ?? 0);
+    requireRepresentable({
+      normalize: true, temperature: opt.temperature ?? DEFAULT_TEMPERATURE, queryNorm: 1, documentNorm: 1,
+      documentName: 'fused', margin, minNorm: 1, weights: {}, softmax: true,
+    });
+  }
   return [handles, opt];
 }
 

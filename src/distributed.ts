@@ -45,6 +45,7 @@ const DOCUMENT_NAMES = ['fused', 'visual', 'text', 'shuffled'];
 const enum H {
   Status, Rows, Dim, K, Visual, Text, Shuffled, Labels, Normalize, Grads, Temperature, Alpha, Beta, Gamma,
   Precision, QueryNorm, QueryFourth, DocumentNorm, DocumentFourth, DocumentName, MinNorm, Margin,
+  Rank, // the rank the sender says it is: each must sit at its own place in the gathered headers
 }
 
 interface Header {
@@ -52,9 +53,10 @@ interface Header {
   message: string;
 }
 
-function encodeHeader(checked: CheckedLoss | undefined, error: unknown): Uint8Array {
+function encodeHeader(checked: CheckedLoss | undefined, error: unknown, rank: number): Uint8Array {
   const bytes = new Uint8Array(HEADER_BYTES);
   const h = new Float64Array(bytes.buffer, 0, HEADER_NUMBERS);
+  h[H.Rank] = rank;
   if (!checked) {
     const e = error instanceof Error ? error : new Error(String(error));
     h[H.Status] = e instanceof TypeError ? 1 : e instanceof RangeError ? 2 : 3;
@@ -107,6 +109,14 @@ function decodeHeaders(all: Uint8Array, size: number): Header[] {
 
 /** The same verdict on every rank: an error to throw, or nothing. */
 function agree(headers: Header[], rank: number, ownError: unknown): void {
+  // A transport that gives two processes one rank (or numbers them out of allGather's
+  // order) would silently mix up rows: refuse, on every rank alike.
+  const misplaced = headers.findIndex((h, r) => h.numbers[H.Rank] !== r);
+  if (misplaced >= 0)
+    throw new Error(
+      `mbvr: the communicator's ranks are inconsistent: place ${misplaced} of allGather's result came from a process ` +
+        `that says it is rank ${headers[misplaced].numbers[H.Rank]} (comm.rank must be distinct, 0 to comm.size - 1, in allGather's order)`,
+    );
   const failed = headers.map((h, r) => (h.numbers[H.Status] !== 0 ? r : -1)).filter((r) => r >= 0);
   if (failed.length > 0) {
     if (failed.includes(rank)) throw ownError;
@@ -120,7 +130,7 @@ function agree(headers: Header[], rank: number, ownError: unknown): void {
     if (ranks.length === 0) return;
     const [r0, first] = ranks[0];
     for (const [r, h] of ranks)
-      if (!Object.is(h[field], first[field]))
+      if (h[field] !== first[field]) // (0 and -0 agree)
         throw new Error(
           `mbvr: the ranks disagree on ${what}: rank ${r0} has ${show(first[field])}, rank ${r} has ${show(h[field])} ` +
             '(every rank of a data-parallel loss passes the same options and sizes)',
@@ -165,6 +175,9 @@ interface Prepared {
 function prepare(inputs: MbvrInputs, options: MbvrOptions, copy: boolean): Prepared {
   try {
     const local = checkLoss(inputs, options, true);
+    // This rank's own scales first, so that a value out of range on one rank is that
+    // rank's RangeError (the others name it); the global check below catches the rest.
+    requireRepresentable(scalesOf(local));
     if (local.options.backend === 'cuda')
       throw invalidParameterError('backend', "'cpu' or 'auto' with comm (data-parallel runs on the CPU backend)", new Described("'cuda'"), RangeError);
     if (!copy) return { checked: local };
@@ -181,9 +194,8 @@ function prepare(inputs: MbvrInputs, options: MbvrOptions, copy: boolean): Prepa
   }
 }
 
-function* steps({ checked, ownError }: Prepared, comm: Communicator): Generator<Step, Result, unknown> {
-  const { rank, size } = comm;
-  const header = encodeHeader(checked, ownError);
+function* steps({ checked, ownError }: Prepared, { rank, size }: Place): Generator<Step, Result, unknown> {
+  const header = encodeHeader(checked, ownError, rank);
   const gathered = (yield { kind: 'allGather', data: header, counts: new Array<number>(size).fill(HEADER_BYTES) }) as Uint8Array;
   const headers = decodeHeaders(gathered, size);
   agree(headers, rank, ownError);
@@ -214,6 +226,7 @@ function* steps({ checked, ownError }: Prepared, comm: Communicator): Generator<
     margin: max(H.Margin),
     minNorm: Math.min(...headers.map((h) => h.numbers[H.MinNorm])),
     weights,
+    softmax: true,
   });
 
   // The documents and labels of the whole batch.
@@ -268,13 +281,39 @@ function* steps({ checked, ownError }: Prepared, comm: Communicator): Generator<
 
 // ---- the two drivers ------------------------------------------------------------------
 
-/** A communicator's rank and size, checked: a user's transport is not trusted blindly. */
-function requireCommunicator(comm: Communicator): void {
-  const { rank, size } = comm;
+/** Where this process sits in the communicator: read once, so that it cannot change mid-call. */
+interface Place {
+  rank: number;
+  size: number;
+}
+
+const COLLECTIVES = ['allGather', 'allReduce', 'reduceScatter'] as const;
+
+/** A communicator, checked (its collectives too: `sync`'s for a blocking call): a user's
+ * transport is not trusted blindly. Returns its rank and size as read here. */
+function requireCommunicator(comm: unknown, blocking: boolean): Place {
+  if (typeof comm !== 'object' || comm === null) throw invalidParameterError('comm', 'a Communicator (mbvr/mpi init(), or an object implementing it)', comm);
+  const c = comm as Communicator;
+  const { rank, size } = c;
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1 || size > 2 ** 24)
     throw invalidParameterError('comm.size', 'a whole number from 1 to 2^24', size, typeof size === 'number' ? RangeError : TypeError);
   if (typeof rank !== 'number' || !Number.isSafeInteger(rank) || rank < 0 || rank >= size)
     throw invalidParameterError('comm.rank', `a whole number from 0 to ${size - 1} (comm.size - 1)`, rank, typeof rank === 'number' ? RangeError : TypeError);
+  const owner = blocking ? (c.sync as unknown as Record<string, unknown>) : (c as unknown as Record<string, unknown>);
+  for (const name of COLLECTIVES)
+    if (typeof owner[name] !== 'function')
+      throw invalidParameterError(`comm.${blocking ? 'sync.' : ''}${name}`, 'a function (the data-parallel loss needs it)', owner[name]);
+  if (c.hold !== undefined && typeof c.hold !== 'function') throw invalidParameterError('comm.hold', 'a function, or absent', c.hold);
+  return { rank, size };
+}
+
+/** comm.hold(), where there is one: what to call when the loss is done. */
+function holdOf(comm: Communicator): (() => void) | undefined {
+  if (!comm.hold) return undefined;
+  const release: unknown = comm.hold();
+  if (typeof release !== 'function')
+    throw new Error(`mbvr: comm.hold() returned ${describe(release)}, not a function that releases the hold (see the Communicator contract)`);
+  return release as () => void;
 }
 
 /** A collective's result, checked: the right kind and, where it is known, length. */
@@ -300,14 +339,14 @@ const inFlight = new WeakMap<Communicator, Promise<unknown>>();
 /** The data-parallel loss, with promises (collectives and native phases off the event loop). */
 export async function distributedLoss(inputs: MbvrInputs, options: MbvrOptions): Promise<Result> {
   const comm = options.comm as Communicator;
-  requireCommunicator(comm);
+  const place = requireCommunicator(comm, false);
   const prepared = prepare(inputs, options, true);
   const previous = inFlight.get(comm);
   const mine = (async () => {
     if (previous) await previous.catch(() => undefined);
-    const release = comm.hold?.();
+    const release = holdOf(comm);
     try {
-      const run = steps(prepared, comm);
+      const run = steps(prepared, place);
       let next = run.next();
       while (!next.done) {
         const step = next.value;
@@ -315,7 +354,7 @@ export async function distributedLoss(inputs: MbvrInputs, options: MbvrOptions):
         switch (step.kind) {
           case 'allGather': value = checked(await comm.allGather(step.data, step.counts), step.data, gatheredLength(step.counts), 'allGather'); break;
           case 'allReduce': value = checked(await comm.allReduce(step.data, step.op), step.data, step.data.length, 'allReduce'); break;
-          case 'reduceScatter': value = checked(await comm.reduceScatter(step.data, step.counts), step.data, step.counts[comm.rank], 'reduceScatter'); break;
+          case 'reduceScatter': value = checked(await comm.reduceScatter(step.data, step.counts), step.data, step.counts[place.rank], 'reduceScatter'); break;
           case 'statistics': value = await step.shard.statistics(); break;
           case 'gradients': value = await step.shard.gradients(step.merged); break;
           case 'finish': value = await step.shard.finish(step.documents); break;
@@ -349,12 +388,12 @@ export function distributedLossSync(inputs: MbvrInputs, options: MbvrOptions): R
       'a Communicator with blocking collectives (comm.sync, as mbvr/mpi has) in mbvrLossSync; or call mbvrLoss',
       comm,
     );
-  requireCommunicator(comm);
+  const place = requireCommunicator(comm, true);
   if (inFlight.has(comm))
     throw new Error('mbvr: a data-parallel mbvrLoss is still in progress on this communicator: await it before mbvrLossSync');
-  const release = comm.hold?.();
+  const release = holdOf(comm);
   try {
-    const run = steps(prepare(inputs, options, false), comm);
+    const run = steps(prepare(inputs, options, false), place);
     let next = run.next();
     while (!next.done) {
       const step = next.value;
@@ -362,7 +401,7 @@ export function distributedLossSync(inputs: MbvrInputs, options: MbvrOptions): R
       switch (step.kind) {
         case 'allGather': value = checked(sync.allGather(step.data, step.counts), step.data, gatheredLength(step.counts), 'sync.allGather'); break;
         case 'allReduce': value = checked(sync.allReduce(step.data, step.op), step.data, step.data.length, 'sync.allReduce'); break;
-        case 'reduceScatter': value = checked(sync.reduceScatter(step.data, step.counts), step.data, step.counts[comm.rank], 'sync.reduceScatter'); break;
+        case 'reduceScatter': value = checked(sync.reduceScatter(step.data, step.counts), step.data, step.counts[place.rank], 'sync.reduceScatter'); break;
         case 'statistics': value = step.shard.statisticsSync(); break;
         case 'gradients': value = step.shard.gradientsSync(step.merged); break;
         case 'finish': value = step.shard.finishSync(step.documents); break;

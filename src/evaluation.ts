@@ -140,6 +140,7 @@ function retrievalArgs(queries: Matrix, gallery: Matrix, opt: Record<string, unk
     margin: 0,
     minNorm: 1,
     weights: {},
+    softmax: false,
   });
   return { q: q.data, g: g.data, rows, cols, dim };
 }

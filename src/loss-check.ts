@@ -163,6 +163,7 @@ export function scalesOf(c: CheckedLoss): Scales {
     margin,
     minNorm: Number.isFinite(minNorm) ? minNorm : 1,
     weights,
+    softmax: true,
   };
 }
 

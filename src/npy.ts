@@ -10,7 +10,7 @@
 // -- and as a BigInt64Array otherwise; `dtype` still says 'int64'. Anything else is an
 // Error that names the file and says what to do (convert to float32, to C order, ...).
 import * as fs from 'node:fs';
-import { Described, invalidParameterError } from './errors';
+import { Described, describe, invalidParameterError } from './errors';
 
 export type NpyDtype = 'float32' | 'int32' | 'int64';
 
@@ -46,9 +46,13 @@ interface Header {
 /** The header dictionary, e.g. {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), } */
 function parseHeader(text: string, file: string): Header {
   const bad = (what: string) => new Error(`${file}: unreadable .npy header (${what}): ${text.trim().slice(0, 200)}`);
+  for (const key of ['descr', 'fortran_order', 'shape']) {
+    const times = text.match(new RegExp(`['"]${key}['"]\\s*:`, 'g'))?.length ?? 0;
+    if (times > 1) throw bad(`'${key}' appears ${times} times`);
+  }
   const descr = /['"]descr['"]\s*:\s*(['"])(.*?)\1/.exec(text);
   if (!descr) {
-    if (/['"]descr['"]\s*:\s*\[/.test(text)) throw new Error(`${file}: a structured array (several fields); save one plain float32 or integer array`);
+    if (/['"]descr['"]\s*:\s*\[/.test(text)) throw new Error(`${file}: a structured array (a dtype of named fields); save one plain float32 or integer array`);
     throw bad("no 'descr'");
   }
   const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(text);
@@ -61,13 +65,22 @@ function parseHeader(text: string, file: string): Header {
     .filter((s) => s.length > 0)
     .map(Number);
   if (!shape.every((n) => Number.isSafeInteger(n) && n >= 0)) throw bad('shape is not a tuple of sizes');
-  return { descr: descr[2], fortranOrder: fortran[1] === 'True', shape };
+  // '=' is the writer's native byte order; '|' (no order) does not apply to these sizes.
+  const native = descr[2].startsWith('=') && littleEndian ? `<${descr[2].slice(1)}` : descr[2];
+  return { descr: native, fortranOrder: fortran[1] === 'True', shape };
 }
 
 /** Reads a .npy file (see the top of this file for what it returns and refuses). */
 export function loadNpy(file: string): NpyArray {
   if (typeof file !== 'string') throw invalidParameterError('path', 'a string', file);
-  const bytes = fs.readFileSync(file);
+  let bytes: Buffer;
+  try {
+    bytes = fs.readFileSync(file);
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    const why = e.code === 'EISDIR' ? 'a directory, not a .npy file' : e.code === 'ENOENT' ? 'no such file' : e.message;
+    throw Object.assign(new Error(`${file}: cannot read it: ${why}`), { code: e.code });
+  }
   if (bytes.length < 8 || !bytes.subarray(0, 6).equals(MAGIC)) throw new Error(`${file}: not a .npy file (it does not start with \\x93NUMPY)`);
   const [major, minor] = [bytes[6], bytes[7]];
   if (major < 1 || major > 3) throw new Error(`${file}: unsupported .npy format version ${major}.${minor} (1.0, 2.0 and 3.0 are read)`);
@@ -145,14 +158,19 @@ export function saveNpy(file: string, array: Float32Array | Int32Array | BigInt6
   if (!descr) throw invalidParameterError('array', 'a Float32Array, Int32Array or BigInt64Array', array);
   const dims = shape === undefined ? [array.length] : shape;
   if (!Array.isArray(dims)) throw invalidParameterError('shape', 'an array of sizes', dims);
+  const shown = new Described(`[${dims.map((n) => (typeof n === 'number' ? String(n) : describe(n))).join(', ')}]`);
   if (!dims.every((n) => Number.isSafeInteger(n) && n >= 0))
-    throw invalidParameterError('shape', 'an array of whole numbers >= 0', new Described(`[${dims.join(', ')}]`), RangeError);
+    throw invalidParameterError('shape', 'an array of whole numbers >= 0', shown, dims.every((n) => typeof n === 'number') ? RangeError : TypeError);
   const count = dims.reduce((a, b) => a * b, 1);
   if (count !== array.length)
-    throw invalidParameterError('shape', `sizes whose product is ${array.length} (the array's length)`, new Described(`[${dims.join(', ')}]`), RangeError);
+    throw invalidParameterError('shape', `sizes whose product is ${array.length} (the array's length)`, shown, RangeError);
   let body: Uint8Array;
-  if (littleEndian) body = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
-  else {
+  try {
+    body = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+  } catch {
+    throw invalidParameterError('array', 'an array whose buffer is usable', new Described('one whose ArrayBuffer is detached (transferred)'));
+  }
+  if (!littleEndian) {
     body = new Uint8Array(array.byteLength);
     const view = new DataView(body.buffer);
     for (let i = 0; i < array.length; i++)

@@ -1,5 +1,6 @@
 // similarity() and shuffledLogits(): the logits of docs/math.md §2 on their own.
 import { DEFAULT_TEMPERATURE } from './defaults';
+import { Described, invalidParameterError } from './errors';
 import { native } from './native';
 import { readMatrix } from './tensor';
 import type { Matrix, ShuffledLogitsOptions, SimilarityOptions } from './types';
@@ -16,6 +17,8 @@ import { inspectFinite, requireRepresentable } from './values';
 
 const SIMILARITY_KEYS = ['rows', 'cols', 'dim', 'temperature', 'normalize', 'threads'] as const;
 const SHUFFLED_KEYS = ['batch', 'dim', 'temperature', 'normalize', 'threads'] as const;
+/** The most elements one typed array holds (V8, 64-bit). */
+const MAX_TYPED_LENGTH = 2 ** 32 - 1;
 
 /** rows x cols matrix of c(a_i, b_j) / temperature (cosine when normalize, the default). */
 export function similarity(a: Matrix, b: Matrix, options: SimilarityOptions = {}): Float32Array {
@@ -28,6 +31,13 @@ export function similarity(a: Matrix, b: Matrix, options: SimilarityOptions = {}
   const cols = positiveInteger(opt.cols ?? vb.shape?.[0], 'cols');
   requireLength(va.data, rows * dim, 'a', 'rows * dim');
   requireLength(vb.data, cols * dim, 'b', 'cols * dim');
+  if (rows * cols > MAX_TYPED_LENGTH)
+    throw invalidParameterError(
+      'rows and cols',
+      `at most ${MAX_TYPED_LENGTH} entries in all, what one Float32Array holds (for a large gallery, topK and retrievalMetrics stream it; or split the rows)`,
+      new Described(`${rows} x ${cols} = ${rows * cols}`),
+      RangeError,
+    );
   optionalNumber(opt.temperature, 'temperature', 'positive');
   optionalBoolean(opt.normalize, 'normalize');
   optionalThreads(opt.threads);
@@ -44,6 +54,7 @@ export function similarity(a: Matrix, b: Matrix, options: SimilarityOptions = {}
     margin: 0,
     minNorm: 1, // no gradients here
     weights: {},
+    softmax: false,
   });
   return native().similarity(va.data, vb.data, { ...opt, temperature, rows, cols, dim });
 }
@@ -74,6 +85,7 @@ export function shuffledLogits(query: Matrix, shuffled: Matrix, options: Shuffle
     margin: 0,
     minNorm: 1,
     weights: {},
+    softmax: false,
   });
   return native().shuffledLogits(q.data, s.data, { ...opt, temperature, batch, dim });
 }

@@ -36,7 +36,9 @@ export const LOGIT_SCALE_MAX = Math.log(100);
 
 export interface TfMbvrOptions extends Omit<MbvrOptions, 'temperature' | 'margin' | 'labels' | 'grads'> {
   /** tau [0.05]; a scalar tensor (a tf.variable) is trained too: it receives dL/dtau.
-   * To learn the temperature, prefer `logitScale`: a plain tau can step below zero. */
+   * To learn the temperature, prefer `logitScale`: a plain tau can step below zero.
+   * With `comm`, every gradient is this rank's share, the temperature's too (1 / size of
+   * the global one): sum them all over the ranks, as for the model's variables. */
   temperature?: number | TF.Tensor;
   /**
    * A learned temperature as OpenCLIP learns it: s = ln(1 / tau), a one-element float32
@@ -196,6 +198,10 @@ export function mbvrLoss(inputs: TfMbvrInputs, options: TfMbvrOptions = {}): TF.
     );
     onResult?.(result);
     const grads = result.grads as MbvrGrads;
+    // With a comm, dL/dtau is the global batch's on every rank, while the other gradients
+    // are this rank's shares of the model's: a trainer sums every variable's gradient over
+    // the ranks (allReduce), so the temperature's gets its share too, 1 / size.
+    const share = rest.comm ? 1 / rest.comm.size : 1;
     return {
       value: tf.scalar(result.loss),
       // The gradient tensors are made here, from copies: tfjs's cpu backend adopts the
@@ -203,7 +209,7 @@ export function mbvrLoss(inputs: TfMbvrInputs, options: TfMbvrOptions = {}): TF.
       gradFunc: (dy: TF.Tensor) => {
         warnIfNoGradients();
         const out = names.map((name, i) => tf.mul(dy, tf.tensor(grads[name]!.slice(), tensors[i].shape, 'float32')));
-        if (source.tensor) out.push(tf.fill(source.tensor.shape, source.grad(value, grads.temperature, dy.dataSync()[0]), 'float32'));
+        if (source.tensor) out.push(tf.fill(source.tensor.shape, source.grad(value, grads.temperature * share, dy.dataSync()[0]), 'float32'));
         return out;
       },
     };

@@ -38,6 +38,8 @@ export interface Scales {
   margin: number;
   /** the smallest row norm of any input (normalisation divides gradients by it) */
   minNorm: number;
+  /** whether the logits enter soft-maxes (the loss: LOGIT_LIMIT applies) or are the result */
+  softmax: boolean;
   /** the weights in use, by name */
   weights: Record<string, number>;
 }
@@ -47,30 +49,36 @@ const fmt = (v: number) => (Math.abs(v) >= 1e6 || (v !== 0 && Math.abs(v) < 1e-4
 
 /**
  * RangeError, naming the argument most responsible, unless every logit |c| / tau (with the
- * margin) stays below 1e10, where float32 logits keep the accuracy bound, and every dot
- * product and gradient below 1e30, which float32 holds.
+ * margin) stays below the limit — LOGIT_LIMIT where the logits enter soft-maxes (the
+ * loss), where float32 logits keep the accuracy bound; 1e30 where they are the result
+ * (similarity and the like), each as accurate as float32 makes it — and every dot product
+ * and gradient below 1e30, which float32 holds.
  */
 export function requireRepresentable(s: Scales): void {
   const cosine = s.normalize ? 1 : s.queryNorm * s.documentNorm; // bounds |c|
   const logit = (cosine + s.margin) / s.temperature;
-  if (!(logit <= LOGIT_LIMIT && cosine + s.margin <= LIMIT)) {
+  const limit = s.softmax ? LOGIT_LIMIT : LIMIT;
+  const where = s.softmax ? 'where float32 logits keep their accuracy in a soft-max' : 'which float32 holds with room for sums';
+  if (!(logit <= limit && cosine + s.margin <= LIMIT)) {
     if (s.margin > cosine)
       throw invalidParameterError(
         'margin',
-        `|margin| / temperature below ${LOGIT_LIMIT.toExponential()} (a margin lowers a cosine: it is of order 1)`,
+        `|margin| / temperature below ${limit.toExponential()} (a margin lowers a cosine: it is of order 1)`,
         new Described(`${fmt(s.margin)} with temperature ${fmt(s.temperature)}`),
         RangeError,
       );
     if (!s.normalize && cosine > 1)
       throw invalidParameterError(
         `${s.queryName ?? 'query'} and ${s.documentName}`,
-        `rows whose dot products stay below ${LIMIT}, and below ${LOGIT_LIMIT.toExponential()} once divided by temperature, when normalize is false (pass normalize: true or rescale the rows)`,
+        s.softmax
+          ? `rows whose dot products stay below ${LIMIT}, and below ${limit.toExponential()} once divided by temperature (${where}), when normalize is false (pass normalize: true or rescale the rows)`
+          : `rows whose dot products, divided by temperature, stay below ${limit.toExponential()}, ${where}, when normalize is false (pass normalize: true or rescale the rows)`,
         new Described(`row norms up to ${fmt(s.queryNorm)} and ${fmt(s.documentNorm)} with temperature ${fmt(s.temperature)}`),
         RangeError,
       );
     throw invalidParameterError(
       'temperature',
-      `at least ${fmt((cosine + s.margin) / LOGIT_LIMIT)} (the logits (|cosine| + |margin|) / temperature must stay below ${LOGIT_LIMIT.toExponential()}, where float32 logits keep their accuracy)`,
+      `at least ${fmt((cosine + s.margin) / limit)} (the logits (|cosine| + |margin|) / temperature must stay below ${limit.toExponential()}, ${where})`,
       s.temperature,
       RangeError,
     );

@@ -171,6 +171,24 @@ describe('data-parallel faults: every rank rejects, none hangs, the next call wo
       compareJoined(await runRanks(c, {}, rows, comms), mbvrLossSync(c), `after mismatched ${what}`);
     });
 
+  it('0 and -0 are the same weight on every rank; a margin out of range on one rank is that rank\'s RangeError', async () => {
+    const comms = localGroup(3);
+    const zero = await runRanks(c, {}, rows, comms); // warm: the next calls use these comms
+    compareJoined(zero, mbvrLossSync(c), 'plain');
+    const signs = await Promise.all(rows.map((_, r) => {
+      const [inputs, o] = shard(c, { alpha: 0 }, rows, r);
+      return mbvrLoss(inputs, { ...o, alpha: r === 1 ? -0 : 0, comm: comms[r] });
+    }));
+    compareJoined(signs, mbvrLossSync(c, { alpha: 0 }), 'alpha 0 and -0');
+    const settled = await settle(rows.map((_, r) => {
+      const [inputs, o] = shard(c, {}, rows, r);
+      return mbvrLoss(inputs, { ...o, margin: r === 1 ? 2e8 : 0.1, comm: comms[r] });
+    }));
+    const reasons = settled.map((x) => (x as PromiseRejectedResult).reason as Error);
+    assert.ok(reasons[1] instanceof RangeError && /for margin but received 2.00e\+8/.test(reasons[1].message), String(reasons[1]));
+    for (const r of [0, 2]) assert.match(reasons[r].message, /^mbvr: rank 1 rejected its input of the data-parallel loss: RangeError: .*for margin/);
+  });
+
   it('mismatched dim and k are named too', async () => {
     const comms = localGroup(2);
     const a = randomCase(rng(1), 4, 8, 1), b = randomCase(rng(2), 4, 6, 2);
@@ -250,6 +268,52 @@ describe("the caller's side: concurrent calls, reused inputs, a transport that m
       ...(withSync ? { sync: { allGather: copy, allReduce: copy, reduceScatter: copy, broadcast: copy, barrier: () => undefined } } : {}),
     };
   }
+
+  it('rank and size are read once per call (a getter that changes cannot reach the collectives)', async () => {
+    const c = randomCase(rng(suiteSeed + 1025), 6, 4, 1);
+    let reads = 0;
+    const base = loneCommunicator();
+    const shifty = Object.defineProperties({ ...base }, {
+      size: { get: () => (reads++ === 0 ? 1 : 2 ** 31), enumerable: true },
+      rank: { get: () => (reads > 1 ? 7 : 0), enumerable: true },
+    }) as Communicator;
+    const out = await mbvrLoss(c, { comm: shifty });
+    assert.equal(out.loss, mbvrLossSync(c).loss);
+  });
+
+  it('two processes that say they are the same rank are refused on every rank, not mixed up', async () => {
+    const c = randomCase(rng(suiteSeed + 1026), 8, 4, 1);
+    for (const rows of [[4, 4], [3, 5]]) {
+      const comms = localGroup(2);
+      const twins = [{ ...comms[0], rank: 1 }, comms[1]];
+      const settled = await Promise.allSettled(rows.map((_, r) => {
+        const [inputs, o] = shard(c, {}, rows, r);
+        return mbvrLoss(inputs, { ...o, comm: twins[r] });
+      }));
+      for (const x of settled) {
+        assert.equal(x.status, 'rejected');
+        assert.match((x as PromiseRejectedResult).reason.message, /^mbvr: the communicator's ranks are inconsistent: place 0 of allGather's result came from a process that says it is rank 1 /);
+      }
+    }
+  });
+
+  it('a communicator that is not one is a TypeError naming the member', async () => {
+    const c = randomCase(rng(suiteSeed + 1027), 6, 4, 1);
+    const base = loneCommunicator(true);
+    const cases: Array<[unknown, RegExp]> = [
+      [null, /^Expected a Communicator \(mbvr\/mpi init\(\), or an object implementing it\) for comm but received null$/],
+      [{ ...base, reduceScatter: undefined }, /^Expected a function \(the data-parallel loss needs it\) for comm.reduceScatter but received undefined$/],
+      [{ ...base, hold: 3 }, /^Expected a function, or absent for comm.hold but received 3 of type number$/],
+    ];
+    for (const [comm, message] of cases) {
+      await assert.rejects(mbvrLoss(c, { comm: comm as Communicator }), (e: unknown) => e instanceof TypeError && message.test((e as Error).message));
+    }
+    assert.throws(() => mbvrLossSync(c, { comm: { ...base, hold: 3 } as unknown as Communicator }), /^TypeError: Expected a function, or absent for comm.hold/);
+    const noSync = { ...base, sync: { ...base.sync!, allGather: undefined } } as unknown as Communicator;
+    assert.throws(() => mbvrLossSync(c, { comm: noSync }), /for comm.sync.allGather but received undefined/);
+    const badHold = { ...base, hold: () => 5 } as unknown as Communicator;
+    await assert.rejects(mbvrLoss(c, { comm: badHold }), /^Error: mbvr: comm.hold\(\) returned 5 of type number, not a function that releases the hold/);
+  });
 
   it('a collective that returns the wrong kind or length is an Error naming it, not a wrong answer', async () => {
     const c = randomCase(rng(suiteSeed + 1023), 6, 4, 1);

@@ -9,6 +9,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { suiteSeed } from './helpers';
+import { parseResults } from './mpi/common';
 import { describeJob, runJob, skip } from './mpi/launch';
 
 const root = path.join(__dirname, '..');
@@ -43,4 +45,13 @@ describe('data-parallel training with tfjs (the demo under mpirun)', { skip, tim
         assert.ok(Math.abs(v - reference[step]) <= 1e-4 * Math.abs(reference[step]), `${name}, step ${step + 1}: ${v} vs ${reference[step]}`));
     }
   });
+
+  for (const np of [2, 3])
+    it(`${np} ranks with a learned logit scale: each returns its share of dL/ds, so that the sum over the ranks is the global one`, () => {
+      const job = runJob(np, 'test/mpi/tfjs-shares.ts', [String(suiteSeed + np)], { timeoutMs: 120_000 });
+      assert.equal(job.status, 0, describeJob(job));
+      const results = parseResults(job.stdout);
+      assert.equal(results.length, np, describeJob(job));
+      for (const r of results) assert.deepEqual(r.failures, [], `rank ${r.rank} (replay: seed ${suiteSeed + np})`);
+    });
 });

@@ -95,6 +95,7 @@ describe('saveNpy / loadNpy', () => {
       ['16-byte padding, no trailing comma', { header: "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)}", data: bytesOf(data), pad: 16 }],
       ['keys in another order, double quotes', { header: '{"shape": (2, 3), "fortran_order": False, "descr": "<f4"}', data: bytesOf(data) }],
       ['Python 2 long sizes', { header: "{'descr': '<f4', 'fortran_order': False, 'shape': (2L, 3L), }", data: bytesOf(data) }],
+      ["native byte order '=f4' (a little-endian writer's)", { header: "{'descr': '=f4', 'fortran_order': False, 'shape': (2, 3), }", data: bytesOf(data) }],
     ];
     for (const [what, parts] of variants) {
       const back = loadNpy(rawNpy('v.npy', parts));
@@ -135,10 +136,16 @@ describe('saveNpy / loadNpy', () => {
     const obj = rawNpy('obj.npy', { header: header('|O'), data: six });
     throwsMessage(() => loadNpy(obj), `${obj}: unsupported dtype '|O'; mbvr reads float32 ('<f4'), int32 ('<i4') and int64 ('<i8')`);
     const fields = rawNpy('fields.npy', { header: "{'descr': [('a', '<f4'), ('b', '<i4')], 'fortran_order': False, 'shape': (3,), }", data: six });
-    throwsMessage(() => loadNpy(fields), `${fields}: a structured array (several fields); save one plain float32 or integer array`);
+    throwsMessage(() => loadNpy(fields), `${fields}: a structured array (a dtype of named fields); save one plain float32 or integer array`);
+    const oneField = rawNpy('onefield.npy', { header: "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (6,), }", data: six });
+    throwsMessage(() => loadNpy(oneField), `${oneField}: a structured array (a dtype of named fields); save one plain float32 or integer array`);
+    const twice = rawNpy('twice.npy', { header: "{'descr': '<f4', 'descr': '<i8', 'fortran_order': False, 'shape': (2, 3), }", data: six });
+    throwsMessage(() => loadNpy(twice), `${twice}: unreadable .npy header ('descr' appears 2 times): {'descr': '<f4', 'descr': '<i8', 'fortran_order': False, 'shape': (2, 3), }`);
     const noShape = rawNpy('noshape.npy', { header: "{'descr': '<f4', 'fortran_order': False, }", data: six });
     throwsMessage(() => loadNpy(noShape), `${noShape}: unreadable .npy header (no 'shape'): {'descr': '<f4', 'fortran_order': False, }`);
-    throwsMessage(() => loadNpy(file('absent.npy')), `ENOENT: no such file or directory, open '${file('absent.npy')}'`);
+    throwsMessage(() => loadNpy(file('absent.npy')), `${file('absent.npy')}: cannot read it: no such file`);
+    fs.mkdirSync(file('folder.npy'), { recursive: true });
+    throwsMessage(() => loadNpy(file('folder.npy')), `${file('folder.npy')}: cannot read it: a directory, not a .npy file`);
   });
 
   it('refuses bad arguments to saveNpy with a TypeError or RangeError naming them', () => {
@@ -147,6 +154,10 @@ describe('saveNpy / loadNpy', () => {
     throwsMessage(() => saveNpy(file('x.npy'), new Float32Array(6), [4, 2]), "Expected sizes whose product is 6 (the array's length) for shape but received [4, 2]", RangeError);
     throwsMessage(() => saveNpy(file('x.npy'), new Float32Array(6), [2, -3]), 'Expected an array of whole numbers >= 0 for shape but received [2, -3]', RangeError);
     throwsMessage(() => saveNpy(file('x.npy'), new Float32Array(6), '6' as never), "Expected an array of sizes for shape but received '6' of type string", TypeError);
+    throwsMessage(() => saveNpy(file('x.npy'), new Float32Array(2), ['2'] as never), "Expected an array of whole numbers >= 0 for shape but received ['2' of type string]", TypeError);
+    const moved = new Float32Array(4);
+    structuredClone(moved.buffer, { transfer: [moved.buffer] });
+    throwsMessage(() => saveNpy(file('x.npy'), moved), 'Expected an array whose buffer is usable for array but received one whose ArrayBuffer is detached (transferred)', TypeError);
     throwsMessage(() => saveNpy(7 as never, new Float32Array(6)), 'Expected a string for path but received 7 of type number', TypeError);
     throwsMessage(() => loadNpy(undefined as never), 'Expected a string for path but received undefined', TypeError);
   });

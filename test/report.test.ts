@@ -255,6 +255,7 @@ describe('mbvr report', { timeout: 180_000 }, () => {
     await rejects([baseline], { ks: [1, 0] }, RangeError, 'Expected a non-empty array of positive integers for ks but received [1, 0]');
     await rejects([baseline], { names: ['a', 'b'] }, RangeError, 'Expected 1 name (one per directory) for names but received 2');
     await rejects([baseline], { png: 'no' }, TypeError, "Expected a boolean for png but received 'no' of type string");
+    await rejects([baseline], { kss: [1, 2] }, TypeError, "Expected one of the options out, names, ks, bins, png (did you mean 'ks'?) for options.kss but received Array");
     await rejects([], {}, RangeError, 'Expected an array of one or two model directories for dirs but received 0 directories');
     await rejects(baseline, {}, TypeError, `Expected an array of one or two model directories for dirs but received '${baseline}' of type string`);
   });

@@ -131,6 +131,9 @@ describe('bad input to the other functions', () => {
     throwsExactly(() => similarity(c.query, c.fused, { rows: B, cols: B, dim: 5 }), RangeError, 'Expected a length of 30 (rows * dim) for a but received length 24');
     throwsExactly(() => similarity(c.query, 'b' as never, { rows: B, cols: B, dim: D }), TypeError, "Expected a Float32Array or a tensor { data, shape } for b but received 'b' of type string");
     throwsExactly(() => similarity(c.query, c.fused, { rows: B, cols: B, dim: D, temperature: -1 }), RangeError, 'Expected a finite number > 0 for temperature but received -1 of type number');
+    const long = new Float32Array(70000).fill(1);
+    throwsExactly(() => similarity(long, long, { rows: 70000, cols: 70000, dim: 1 }), RangeError,
+      'Expected at most 4294967295 entries in all, what one Float32Array holds (for a large gallery, topK and retrievalMetrics stream it; or split the rows) for rows and cols but received 70000 x 70000 = 4900000000');
   });
   it('shuffledLogits', () => {
     throwsExactly(() => shuffledLogits(c.query, c.shuffled.subarray(3), { batch: B, dim: D }), RangeError, 'Expected a length of 24 (batch * k * dim, a whole multiple of batch * dim) for shuffled but received length 45');

@@ -306,18 +306,21 @@ void all_gather(Collective& c, const World& world, const std::vector<int64_t>& t
   });
 }
 
-// Uint8 sums wrap modulo 256, as C's unsigned char arithmetic (and MPI_SUM) defines them.
-// Open MPI 4.1's AVX reduction kernels saturate 8-bit sums at 255 instead, from 16
-// elements on (https://github.com/open-mpi/ompi/issues/8045, closed as won't fix): sum
-// in 32 bits, where P bytes cannot overflow, and keep the low byte.
-void all_reduce_uint8_sum(Collective& c, const World& world) {
+// Uint8 reductions run in 32 bits and keep the low byte: sums wrap modulo 256, as C's
+// unsigned char arithmetic (and MPI_SUM) defines them, and min/max are exact. MPI's own
+// 8-bit reductions cannot be trusted for either: Open MPI 4.1's AVX kernels saturate
+// 8-bit sums at 255 from 16 elements on (https://github.com/open-mpi/ompi/issues/8045),
+// and MPICH 4.0 (Debian 12's) compares unsigned types as signed in MPI_MIN/MPI_MAX
+// (https://github.com/pmodels/mpich/issues/6083). Bytes widened to int32 are in
+// 0..255, where every library is right, and P bytes cannot overflow a 32-bit sum.
+void all_reduce_uint8(Collective& c, const World& world) {
   std::vector<int32_t> wide(static_cast<size_t>(c.length));
   const auto* bytes = static_cast<const uint8_t*>(c.input.data());
   for (int64_t i = 0; i < c.length; ++i) wide[i] = bytes[i];
   for (int64_t at = 0; at < c.length; at += kChunk) {
     const int n = static_cast<int>(std::min(kChunk, c.length - at));
     run_request("MPI_Iallreduce", world, [&](MPI_Request* request) {
-      return MPI_Iallreduce(MPI_IN_PLACE, wide.data() + at, n, MPI_INT32_T, MPI_SUM, world.comm, request);
+      return MPI_Iallreduce(MPI_IN_PLACE, wide.data() + at, n, MPI_INT32_T, mpi_op(c.param), world.comm, request);
     });
   }
   c.output = std::move(c.input);
@@ -327,7 +330,7 @@ void all_reduce_uint8_sum(Collective& c, const World& world) {
 }
 
 void all_reduce(Collective& c, const World& world) {
-  if (c.dtype == Dtype::Uint8 && static_cast<ReduceOp>(c.param) == ReduceOp::Sum) return all_reduce_uint8_sum(c, world);
+  if (c.dtype == Dtype::Uint8) return all_reduce_uint8(c, world);
   // In place: the copy of the input becomes the result.
   c.output = std::move(c.input);
   c.output_length = c.length;

@@ -96,6 +96,10 @@ void CommThread::abort_now(int code) {
   std::fprintf(stderr, "mbvr/mpi: rank %d calls MPI_Abort(MPI_COMM_WORLD, %d) so that the whole job ends\n",
                world_.rank, code);
   std::fflush(stderr);
+  // A launcher forwards a rank's output through pipes, and MPICH's Hydra stops reading
+  // them once it learns of the abort: give it a moment to pass on this line (and what the
+  // rank printed just before), which names the rank and says why the job ends.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
   MPI_Abort(MPI_COMM_WORLD, code);
   std::_Exit(code);  // MPI_Abort does not return; should an MPI let it, still end
 }

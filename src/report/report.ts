@@ -11,6 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Described, invalidParameterError } from '../errors';
+import { requireKnownKeys } from '../validate';
 import { computeModel, type ModelReport, type ModelValues } from './diagnostics';
 import { recallSpec, RendererMissing, renderSvg, rvtSpec, scoresSpec, svgToPng } from './figures';
 import { loadModel } from './load';
@@ -65,7 +66,8 @@ function checkOptions(dirs: unknown, options: unknown): { dirs: string[]; out: s
   if (!Array.isArray(dirs) || !dirs.every((d) => typeof d === 'string')) throw invalidParameterError('dirs', two, dirs);
   if (dirs.length < 1 || dirs.length > 2) throw invalidParameterError('dirs', two, new Described(`${dirs.length} directories`), RangeError);
   if (typeof options !== 'object' || options === null || Array.isArray(options)) throw invalidParameterError('options', 'an object', options);
-  const o = options as ReportOptions;
+  const o = { ...options } as ReportOptions;
+  requireKnownKeys(o as Record<string, unknown>, ['out', 'names', 'ks', 'bins', 'png'], 'options');
   const out = o.out ?? 'mbvr-report';
   if (typeof out !== 'string' || out.length === 0) throw invalidParameterError('out', 'a directory path', out);
   const names = o.names ?? dirs.map((d) => path.basename(path.resolve(d)));

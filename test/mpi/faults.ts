@@ -55,7 +55,8 @@ async function main(): Promise<void> {
         comm.abort(5);
         break;
       case 'signal':
-        process.kill(process.pid, 'SIGKILL');
+        // A moment for the launcher to forward the line above (MPICH's drops a killed rank's last output).
+        setTimeout(() => process.kill(process.pid, 'SIGKILL'), 200);
         break;
       default:
         throw new Error(`unknown scenario ${scenario}`);

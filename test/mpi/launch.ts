@@ -6,7 +6,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 const root = path.join(__dirname, '..', '..');
-export const mpiAddon = path.join(root, 'build', 'Release', 'mpi', 'mbvr_mpi.node');
+// As mbvr/mpi finds it: MBVR_MPI_ADDON_PATH (e.g. one built against another MPI), or the build's.
+export const mpiAddon = process.env.MBVR_MPI_ADDON_PATH
+  ? path.resolve(process.env.MBVR_MPI_ADDON_PATH)
+  : path.join(root, 'build', 'Release', 'mpi', 'mbvr_mpi.node');
 
 export function onPath(command: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {

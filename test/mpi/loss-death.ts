@@ -12,6 +12,8 @@ import { randomCase, rng } from '../helpers';
   if (comm.rank === 1) {
     await comm.barrier().catch(() => undefined);
     console.log('rank 1 dies now');
+    // A moment for the launcher to forward that line (MPICH's drops a killed rank's last output).
+    await new Promise((resolve) => setTimeout(resolve, 200));
     process.kill(process.pid, 'SIGKILL');
   }
   await pending;
