@@ -302,6 +302,12 @@ async function start(): Promise<MpiCommunicator> {
       'mbvr/mpi: init() must be called on the main thread. MPI is started once per process, on the main ' +
         "thread's instance of the addon; let the main thread make the collective calls (a worker can post it its data).",
     );
+  // UCX (the transport of MPICH and of Open MPI's pml ucx) patches libc's brk/sbrk/mmap
+  // while MPI starts, to learn of memory being unmapped; in a process whose other threads
+  // allocate at that moment - V8's always do - the patching races with them, and one job
+  // start in fifty or so crashed (docs/mpi.md). Off unless the user asks for it; UCX reads
+  // the setting when its library loads, so before the addon (which links the MPI) does.
+  if (process.env.UCX_MEM_EVENTS === undefined) process.env.UCX_MEM_EVENTS = 'no';
   const native = loadNative();
   const starting = native.start();
   // From now on the process's end is MPI's too: finalize on a clean exit, MPI_Abort on

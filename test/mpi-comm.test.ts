@@ -35,6 +35,8 @@ describe('mbvr/mpi collectives under mpirun', { skip, timeout: 600_000 }, () => 
           assert.deepEqual(r.failures, [], `rank ${i} (replay: seed ${seed})`);
           assert.ok((r.checks as number) > 150, `rank ${i} ran ${r.checks} checks`);
           assert.ok(['funneled', 'serialized', 'multiple'].includes(r.threadLevel as string), `thread level ${r.threadLevel}`);
+          // init() turns UCX's libc patching off (docs/mpi.md, MPI quirks): it raced with Node's threads.
+          assert.equal(r.ucxMemEvents, 'no');
         });
         assert.equal(new Set(results.map((r) => r.digest)).size, 1, `digests differ: ${results.map((r) => r.digest).join(' ')}`);
       });
@@ -69,6 +71,22 @@ describe('mbvr/mpi when a rank fails while another waits in a collective', { ski
       }
       for (const pattern of expect.stderr ?? []) assert.match(job.stderr, pattern, describeJob(job));
     });
+});
+
+describe('mbvr/mpi and UCX', { skip, timeout: 120_000 }, () => {
+  it("init() keeps UCX from patching libc's memory functions (it raced with Node's threads); UCX_MEM_EVENTS=yes still may", () => {
+    const job = runJob(2, 'test/mpi/ucx-hooks.ts', [], { env: { UCX_MEM_LOG_LEVEL: 'debug' } });
+    assert.equal(job.status, 0, describeJob(job));
+    assert.match(job.stdout, /rank 1 started; UCX_MEM_EVENTS=no/, describeJob(job));
+    assert.doesNotMatch(job.stdout + job.stderr, /installing \w+ hook for/, describeJob(job));
+    // The user's own setting wins; where the MPI links UCX (MPICH), that run shows the
+    // patching, so the check above is one that can fail.
+    const asked = runJob(2, 'test/mpi/ucx-hooks.ts', [], { env: { UCX_MEM_LOG_LEVEL: 'debug', UCX_MEM_EVENTS: 'yes' } });
+    assert.equal(asked.status, 0, describeJob(asked));
+    assert.match(asked.stdout, /rank 1 started; UCX_MEM_EVENTS=yes/, describeJob(asked));
+    const linksUcx = onPath('ldd') !== undefined && /libucs/.test(execFileSync('ldd', [addon], { encoding: 'utf8' }));
+    if (linksUcx) assert.match(asked.stdout + asked.stderr, /installing \w+ hook for/, describeJob(asked));
+  });
 });
 
 describe('the main addon', () => {

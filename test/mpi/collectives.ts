@@ -379,7 +379,7 @@ async function main(): Promise<void> {
     await c.rejects(comm.allReduce(new Float32Array(1)), Error, notRunning, 'allReduce after finalize');
     c.throws(() => comm.sync.barrier(), Error, notRunning, 'sync barrier after finalize');
   }
-  c.report({ rank: comm.rank, size: comm.size, digest: digest(shared), library: comm.library, threadLevel: comm.threadLevel });
+  c.report({ rank: comm.rank, size: comm.size, digest: digest(shared), library: comm.library, threadLevel: comm.threadLevel, ucxMemEvents: process.env.UCX_MEM_EVENTS });
   // No finalize() otherwise: the process must end by itself, MPI finalized at exit.
 }
 

@@ -39,7 +39,12 @@ export interface Job {
 
 /** `mpirun -np <np> node --import tsx <script> <args>`; tcp: Open MPI's TCP transport on
  * the loopback interface instead of shared memory. */
-export function runJob(np: number, script: string, args: string[], { tcp = false, timeoutMs = 90_000 } = {}): Job {
+export function runJob(
+  np: number,
+  script: string,
+  args: string[],
+  { tcp = false, timeoutMs = 90_000, env: extraEnv = {} as Record<string, string> } = {},
+): Job {
   const flags = openMpi ? ['--oversubscribe', ...(tcp ? ['--mca', 'btl', 'tcp,self', '--mca', 'btl_tcp_if_include', 'lo'] : [])] : [];
   // A preloaded sanitizer runtime (npm run test:asan) is for the ranks, not for mpirun:
   // Open MPI's launcher has memory errors of its own on the abort path.
@@ -48,7 +53,7 @@ export function runJob(np: number, script: string, args: string[], { tcp = false
   const started = process.hrtime.bigint();
   const r = spawnSync(mpirun!, [...flags, '-np', String(np), process.execPath, '--import', 'tsx', path.join(root, script), ...args], {
     cwd: root,
-    env: { ...env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' },
+    env: { ...env, ...extraEnv, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' },
     encoding: 'utf8',
     timeout: timeoutMs,
     killSignal: 'SIGTERM', // mpirun passes it on to the ranks
