@@ -212,22 +212,33 @@ function* steps({ checked, ownError }: Prepared, { rank, size }: Place): Generat
 
   // The global batch's scales: the same check, and the same verdict, on every rank.
   const max = (field: H) => Math.max(...headers.map((h) => h.numbers[field]));
-  const documentRank = headers.reduce((best, h, r) => (h.numbers[H.DocumentNorm] > headers[best].numbers[H.DocumentNorm] ? r : best), 0);
+  const argMax = (field: H) => headers.reduce((best, h, r) => (h.numbers[field] > headers[best].numbers[field] ? r : best), 0);
+  const documentRank = argMax(H.DocumentNorm);
   const weights: Record<string, number> = {};
   if (alpha > 0) weights.alpha = alpha;
   if (beta > 0) weights.beta = beta;
   if (gamma > 0) weights.gamma = gamma;
-  requireRepresentable({
-    normalize: o.normalize ?? true,
-    temperature: o.temperature ?? DEFAULT_TEMPERATURE,
-    queryNorm: max(H.QueryNorm),
-    documentNorm: max(H.DocumentNorm),
-    documentName: DOCUMENT_NAMES[headers[documentRank].numbers[H.DocumentName]] ?? 'fused',
-    margin: max(H.Margin),
-    minNorm: Math.min(...headers.map((h) => h.numbers[H.MinNorm])),
-    weights,
-    softmax: true,
-  });
+  const documentName = DOCUMENT_NAMES[headers[documentRank].numbers[H.DocumentName]] ?? 'fused';
+  try {
+    requireRepresentable({
+      normalize: o.normalize ?? true,
+      temperature: o.temperature ?? DEFAULT_TEMPERATURE,
+      queryNorm: max(H.QueryNorm),
+      documentNorm: max(H.DocumentNorm),
+      documentName,
+      margin: max(H.Margin),
+      minNorm: Math.min(...headers.map((h) => h.numbers[H.MinNorm])),
+      weights,
+      softmax: true,
+    });
+  } catch (error) {
+    // Every rank passed its own check (prepare): only values from different ranks
+    // together go over a limit. Say whose.
+    if (!(error instanceof RangeError)) throw error;
+    const whose = [`the largest query row is on rank ${argMax(H.QueryNorm)}`, `the largest ${documentName} row on rank ${documentRank}`];
+    if (max(H.Margin) > 0) whose.push(`the largest |margin| on rank ${argMax(H.Margin)}`);
+    throw new RangeError(`${error.message} (values of the global batch: ${whose.join(', ')})`);
+  }
 
   // The documents and labels of the whole batch.
   const counts = rows.map((n) => n * D);

@@ -48,7 +48,7 @@ export interface TfMbvrOptions extends Omit<MbvrOptions, 'temperature' | 'margin
    * clamp active), only a gradient that steps s back inside. Not with `temperature`.
    */
   logitScale?: TF.Tensor;
-  /** delta, one number or one per row (a constant: no gradient flows into it) [0] */
+  /** delta, one number or one per row (a tensor of one value counts as one number; a constant: no gradient flows into it) [0] */
   margin?: number | Float32Array | TF.Tensor;
   /** video ids, length B (an Int32Array or an int32 tensor) */
   labels?: Int32Array | TF.Tensor;
@@ -58,6 +58,11 @@ export interface TfMbvrOptions extends Omit<MbvrOptions, 'temperature' | 'margin
 
 type InputName = 'query' | 'fused' | 'visual' | 'text' | 'shuffled';
 const INPUT_NAMES: readonly InputName[] = ['query', 'fused', 'visual', 'text', 'shuffled'];
+/** The adapter's options: the loss's, less `grads`, plus `logitScale` and `onResult`. */
+const TF_OPTION_KEYS = [
+  'temperature', 'logitScale', 'alpha', 'beta', 'gamma', 'margin', 'labels', 'normalize',
+  'backend', 'precision', 'threads', 'logitCacheBytes', 'comm', 'onResult',
+] as const satisfies readonly (keyof TfMbvrOptions)[];
 
 function isTensor(value: unknown): value is TF.Tensor {
   return value instanceof tf.Tensor;
@@ -163,9 +168,10 @@ function temperatureSource(temperature: unknown, logitScale: unknown): Temperatu
 export function mbvrLoss(inputs: TfMbvrInputs, options: TfMbvrOptions = {}): TF.Scalar {
   const inp = { ...requireObject(inputs, 'inputs') };
   const opt = { ...requireObject(options, 'options') } as TfMbvrOptions;
-  requireKnownKeys(inp, INPUT_NAMES, 'inputs', { keys: ['temperature', 'logitScale', 'margin', 'labels'], where: 'options, the second argument' });
+  requireKnownKeys(inp, INPUT_NAMES, 'inputs', { keys: TF_OPTION_KEYS, where: 'options, the second argument' });
   if ((opt as { grads?: unknown }).grads !== undefined)
     throw invalidParameterError('options.grads', 'no grads option in mbvr/tfjs (its gradients are computed when tf.grad asks for them)', (opt as { grads?: unknown }).grads);
+  requireKnownKeys(opt as Record<string, unknown>, TF_OPTION_KEYS, 'options', { keys: INPUT_NAMES, where: 'inputs, the first argument' });
   const given: Partial<Record<InputName, TF.Tensor>> = {};
   for (const name of INPUT_NAMES) {
     if (inp[name] !== undefined) given[name] = requireTensor(inp[name], name, 'float32');
@@ -178,9 +184,11 @@ export function mbvrLoss(inputs: TfMbvrInputs, options: TfMbvrOptions = {}): TF.
   const source = temperatureSource(temperature, logitScale);
   // Constants are read once, outside the op.
   let marginValue: number | Float32Array | undefined;
-  if (margin !== undefined && typeof margin !== 'number' && !(margin instanceof Float32Array))
-    marginValue = requireTensor(margin, 'margin', 'float32').dataSync() as Float32Array;
-  else marginValue = margin;
+  if (margin !== undefined && typeof margin !== 'number' && !(margin instanceof Float32Array)) {
+    // One value for every row (a scalar tensor) or one per row.
+    const values = requireTensor(margin, 'margin', 'float32').dataSync() as Float32Array;
+    marginValue = values.length === 1 && batch !== 1 ? values[0] : values;
+  } else marginValue = margin;
   let labelValue: Int32Array | undefined;
   if (labels !== undefined && !(labels instanceof Int32Array))
     labelValue = requireTensor(labels, 'labels', 'int32').dataSync() as Int32Array;

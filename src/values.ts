@@ -45,7 +45,7 @@ export interface Scales {
 }
 
 const LIMIT = REPRESENTABLE_LIMIT;
-const fmt = (v: number) => (Math.abs(v) >= 1e6 || (v !== 0 && Math.abs(v) < 1e-4) ? v.toExponential(2) : String(v));
+const fmt = (v: number) => (Math.abs(v) >= 1e6 || (v !== 0 && Math.abs(v) < 1e-4) ? v.toExponential(2) : String(Number(v.toPrecision(4))));
 
 /**
  * RangeError, naming the argument most responsible, unless every logit |c| / tau (with the
@@ -58,31 +58,33 @@ export function requireRepresentable(s: Scales): void {
   const cosine = s.normalize ? 1 : s.queryNorm * s.documentNorm; // bounds |c|
   const logit = (cosine + s.margin) / s.temperature;
   const limit = s.softmax ? LOGIT_LIMIT : LIMIT;
-  const where = s.softmax ? 'where float32 logits keep their accuracy in a soft-max' : 'which float32 holds with room for sums';
+  const c = s.normalize ? '|cosine|' : '|dot product|';
+  const bound =
+    `the logits ${s.softmax ? `(${c} + |margin|)` : c} / temperature must stay below ${limit.toExponential()}, ` +
+    (s.softmax ? 'where float32 logits keep their accuracy in a soft-max' : 'which float32 holds with room for sums');
   if (!(logit <= limit && cosine + s.margin <= LIMIT)) {
     if (s.margin > cosine)
       throw invalidParameterError(
         'margin',
-        `|margin| / temperature below ${limit.toExponential()} (a margin lowers a cosine: it is of order 1)`,
+        `|margin| at most ${fmt(Math.max(0, Math.min(limit * s.temperature, LIMIT) - cosine))} at this temperature (${bound})`,
         new Described(`${fmt(s.margin)} with temperature ${fmt(s.temperature)}`),
         RangeError,
       );
     if (!s.normalize && cosine > 1)
       throw invalidParameterError(
         `${s.queryName ?? 'query'} and ${s.documentName}`,
-        s.softmax
-          ? `rows whose dot products stay below ${LIMIT}, and below ${limit.toExponential()} once divided by temperature (${where}), when normalize is false (pass normalize: true or rescale the rows)`
-          : `rows whose dot products, divided by temperature, stay below ${limit.toExponential()}, ${where}, when normalize is false (pass normalize: true or rescale the rows)`,
-        new Described(`row norms up to ${fmt(s.queryNorm)} and ${fmt(s.documentNorm)} with temperature ${fmt(s.temperature)}`),
+        `rows whose dot products${s.margin ? ' (plus |margin|)' : ''} stay below ${LIMIT} (${bound}); pass normalize: true or rescale the rows`,
+        new Described(
+          `row norms up to ${fmt(s.queryNorm)} and ${fmt(s.documentNorm)}${s.margin ? `, |margin| up to ${fmt(s.margin)},` : ''} with temperature ${fmt(s.temperature)}`,
+        ),
         RangeError,
       );
-    throw invalidParameterError(
-      'temperature',
-      `at least ${fmt((cosine + s.margin) / limit)} (the logits (|cosine| + |margin|) / temperature must stay below ${limit.toExponential()}, ${where})`,
-      s.temperature,
-      RangeError,
-    );
+    throw invalidParameterError('temperature', `at least ${fmt((cosine + s.margin) / limit)} (${bound})`, s.temperature, RangeError);
   }
+  // The kernels scale by 1 / tau, in float32 (tiny rows without normalisation can keep the
+  // logits small while 1 / tau overflows).
+  if (!(1 / s.temperature <= LIMIT))
+    throw invalidParameterError('temperature', `at least ${fmt(1 / LIMIT)} (float32 must hold 1 / temperature)`, s.temperature, RangeError);
   // Gradients: up to (weight / B) * |x^| / tau per term, divided by the row norm in the
   // normalisation backward (docs/math.md §3.6).
   const divisor = s.normalize ? Math.max(s.minNorm, 1e-12) : 1;

@@ -189,6 +189,21 @@ describe('data-parallel faults: every rank rejects, none hangs, the next call wo
     for (const r of [0, 2]) assert.match(reasons[r].message, /^mbvr: rank 1 rejected its input of the data-parallel loss: RangeError: .*for margin/);
   });
 
+  it('values fine on each rank but over a limit together: a RangeError on every rank, saying whose', async () => {
+    const comms = localGroup(2);
+    const [a, b] = [randomCase(rng(suiteSeed + 1011), 4, 8, 1), randomCase(rng(suiteSeed + 1012), 4, 8, 1)];
+    const scale = (x: Float32Array) => x.map((v) => v * 40); // row norms ~ 60 against ~ 2: fine alone, not together
+    const settled = await settle([
+      mbvrLoss({ ...a, query: scale(a.query) }, { normalize: false, comm: comms[0] }),
+      mbvrLoss({ ...b, fused: scale(b.fused) }, { normalize: false, comm: comms[1] }),
+    ]);
+    for (const x of settled) {
+      const e = (x as PromiseRejectedResult).reason;
+      assert.ok(e instanceof RangeError, String(e));
+      assert.match(e.message, /for query and fused but received row norms up to .* \(values of the global batch: the largest query row is on rank 0, the largest fused row on rank 1\)$/);
+    }
+  });
+
   it('mismatched dim and k are named too', async () => {
     const comms = localGroup(2);
     const a = randomCase(rng(1), 4, 8, 1), b = randomCase(rng(2), 4, 6, 2);

@@ -103,7 +103,7 @@ describe('settings whose results float32 cannot hold are a RangeError naming the
     ['temperature 1e-308', { temperature: 1e-308 }, /for temperature but received 1e-308 of type number$/],
     ['alpha 1e38', { alpha: 1e38 }, /^Expected at most .* \(heavier weights give gradients float32 cannot hold at this temperature\) for alpha but received 1e\+38 of type number$/],
     ['gamma 1e38', { gamma: 1e38 }, /for gamma but received 1e\+38 of type number$/],
-    ['margin 1e38', { margin: 1e38 }, /^Expected \|margin\| \/ temperature below 1e\+4 \(a margin lowers a cosine: it is of order 1\) for margin but received 1.00e\+38 with temperature 0.05$/],
+    ['margin 1e38', { margin: 1e38 }, /^Expected \|margin\| at most 499 at this temperature \(the logits \(\|cosine\| \+ \|margin\|\) \/ temperature must stay below 1e\+4, where float32 logits keep their accuracy in a soft-max\) for margin but received 1.00e\+38 with temperature 0.05$/],
     ['margin -1e38', { margin: -1e38 }, /for margin but received 1.00e\+38 with temperature/],
     ['per-row margin 1e38', { margin: Float32Array.from({ length: 8 }, (_, i) => (i === 3 ? 1e38 : 0)) }, /for margin but received 1.00e\+38/],
     ['margin 1e38, normalize false: blames the margin, not the rows', { margin: 1e38, normalize: false }, /for margin but received/],
@@ -128,6 +128,23 @@ describe('settings whose results float32 cannot hold are a RangeError naming the
     throwsExactly(() => mbvrLossSync(inputs(), { backend, temperature: 1e-2, margin: 1e3 }), RangeError, /for margin but received 1000 with temperature 0.01/);
     // similarity's logits are the result, not a soft-max's input: only float32's range bounds them
     assert.equal(similarity(c.query, c.fused, { rows: 8, cols: 8, dim: 4, temperature: 1e-20 }).length, 64);
+  });
+
+  it('each limit message names what goes over it: the margin with its bound, the rows with the margin, 1 / temperature', () => {
+    throwsExactly(() => mbvrLossSync(inputs(), { backend, temperature: 2e-4, margin: 1.01 }), RangeError,
+      /^Expected \|margin\| at most 1 at this temperature \(the logits .*\) for margin but received 1.01 with temperature 0.0002$/);
+    const long = (x: Float32Array, by: number) => x.map((v) => v * by);
+    throwsExactly(() => mbvrLossSync({ ...inputs(), query: long(c.query, 10), fused: long(c.fused, 10) }, { backend, temperature: 0.01, margin: 60, normalize: false }), RangeError,
+      /^Expected rows whose dot products \(plus \|margin\|\) stay below .* for query and fused but received row norms up to .*, \|margin\| up to 60, with temperature 0.01$/);
+    // Tiny rows keep the logits small while 1 / temperature overflows float32: refused, not Infinity.
+    const tiny = { ...inputs(), query: long(c.query, 1e-20), fused: long(c.fused, 1e-20), visual: long(c.visual, 1e-20), text: long(c.text, 1e-20), shuffled: long(c.shuffled, 1e-20) };
+    const message = /^Expected at least 1.00e-30 \(float32 must hold 1 \/ temperature\) for temperature but received 1e-39 of type number$/;
+    throwsExactly(() => mbvrLossSync(tiny, { backend, temperature: 1e-39, normalize: false }), RangeError, message);
+    throwsExactly(() => similarity(tiny.query, tiny.fused, { rows: 8, cols: 8, dim: 4, temperature: 1e-39, normalize: false }), RangeError, message);
+    throwsExactly(() => shuffledLogits(tiny.query, tiny.shuffled, { batch: 8, dim: 4, temperature: 1e-39, normalize: false }), RangeError, message);
+    const small = { ...tiny, query: long(c.query, 1e-15), fused: long(c.fused, 1e-15), visual: long(c.visual, 1e-15), text: long(c.text, 1e-15), shuffled: long(c.shuffled, 1e-15) };
+    const options: MbvrOptions = { backend, precision, temperature: 1e-30, normalize: false };
+    compareToReference(mbvrLossSync(small, options), small, options, 'rows of norm 1e-15 at temperature 1e-30', tolerance);
   });
 
   it('tied logits at the logit limit: the loss and gradients within 1e-3 of the float64 oracle', () => {
@@ -170,7 +187,7 @@ describe('settings whose results float32 cannot hold are a RangeError naming the
     throwsExactly(
       () => mbvrLossSync({ ...inputs(), fused: big, query: c.query.map((v) => v * 1e20) }, { backend, normalize: false }),
       RangeError,
-      /^Expected rows whose dot products stay below 1e\+30, and below 1e\+4 once divided by temperature \(where float32 logits keep their accuracy in a soft-max\), when normalize is false \(pass normalize: true or rescale the rows\) for query and fused but received row norms up to/,
+      /^Expected rows whose dot products stay below 1e\+30 \(the logits \(\|dot product\| \+ \|margin\|\) \/ temperature must stay below 1e\+4, where float32 logits keep their accuracy in a soft-max\); pass normalize: true or rescale the rows for query and fused but received row norms up to/,
     );
     throwsExactly(
       () => similarity(big, big, { rows: 8, cols: 8, dim: 4, normalize: false }),

@@ -360,6 +360,25 @@ describe('mbvr/tfjs: a learned logit scale s = ln(1 / tau)', () => {
       name: 'TypeError',
       message: 'Expected one of the inputs query, fused, visual, text, shuffled (temperature belongs in options, the second argument) for inputs.temperature but received 0.1 of type number',
     });
+    // The adapter's own options, with its own names in the list and the suggestion.
+    assert.throws(() => mbvrLoss({ query: q, fused: q }, { ...options, logitscale: tf.scalar(1) } as never), {
+      name: 'TypeError',
+      message: /^Expected one of the options temperature, logitScale, alpha, .*, comm, onResult \(did you mean 'logitScale'\?\) for options.logitscale but received/,
+    });
+    assert.throws(() => mbvrLoss({ query: q, fused: q }, { ...options, query: q } as never), /\(query belongs in inputs, the first argument\) for options.query/);
+  });
+
+  it('takes a margin tensor of one value as one number', () => {
+    const random = rng(suiteSeed + 41);
+    const c = randomCase(random, 5, 3, 1);
+    const [query, fused] = [tf.tensor2d(c.query, [5, 3]), tf.tensor2d(c.fused, [5, 3])];
+    const scalar = tf.scalar(0.2), number = 0.2;
+    const options = { alpha: 0, beta: 0, gamma: 0 };
+    const a = mbvrLoss({ query, fused }, { ...options, margin: scalar }).dataSync()[0];
+    const b = mbvrLoss({ query, fused }, { ...options, margin: number }).dataSync()[0];
+    assert.equal(a, b);
+    assert.notEqual(a, mbvrLoss({ query, fused }, options).dataSync()[0]); // the margin is in use
+    tf.dispose([query, fused, scalar]);
   });
 });
 
