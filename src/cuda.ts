@@ -15,7 +15,7 @@ import { readMatrix } from './tensor';
 import type { MbvrOptions, MbvrTerms, Matrix, Precision } from './types';
 import { Described } from './errors';
 import { PRECISIONS, optionalBoolean, optionalChoice, optionalNumber, positiveInteger, requireKnownKeys, requireLength, requireObject } from './validate';
-import { requireRepresentable } from './values';
+import { inspectFinite, requireRepresentable } from './values';
 
 /** rows x dim floats in GPU memory. */
 export class CudaTensor {
@@ -131,9 +131,7 @@ function prepare(inputs: CudaLossInputs, options: CudaLossOptions): [Record<stri
   // logits are bounded by (1 + |margin|) / tau. (With normalize: false the bound needs the
   // row norms, which the device holds: not checked here.)
   if (opt.normalize !== false) {
-    let margin = 0;
-    if (opt.margin instanceof Float32Array) for (const m of opt.margin) margin = Math.max(margin, Math.abs(m));
-    else margin = Math.abs(opt.margin ?? 0);
+    const margin = opt.margin instanceof Float32Array ? inspectFinite(opt.margin, batch, 1, 'margin').maxNorm : Math.abs(opt.margin ?? 0);
     requireRepresentable({
       normalize: true, temperature: opt.temperature ?? DEFAULT_TEMPERATURE, queryNorm: 1, documentNorm: 1,
       documentName: 'fused', margin, minNorm: 1, weights: {}, softmax: true,

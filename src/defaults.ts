@@ -13,3 +13,6 @@ export const REPRESENTABLE_LIMIT = 1e30;
  * stay within 1e-3 of the float64 oracle even when every entry ties; at 1e6 they are
  * already 3e-2 off, and wrong outright near 1e8. */
 export const LOGIT_LIMIT = 1e4;
+
+/** The most elements one typed array holds (V8, 64-bit). */
+export const MAX_TYPED_LENGTH = 2 ** 32 - 1;

@@ -2,7 +2,6 @@
 // user meets them (kinds and sizes, options, values, scales), and the call as the addon
 // takes it. Shared by the single-process loss (loss.ts) and each rank's part of the
 // data-parallel one (distributed.ts).
-import type { Communicator } from './communicator';
 import { DEFAULT_TEMPERATURE } from './defaults';
 import { Described, invalidParameterError } from './errors';
 import type { NativeInputs, NativeOptions } from './native';
@@ -22,7 +21,8 @@ import {
 } from './validate';
 import { inspectFinite, requireRepresentable, type RowFacts, type Scales } from './values';
 
-const OPTION_KEYS = [
+/** The loss's option names (mbvr/tfjs derives its own from them). */
+export const LOSS_OPTION_KEYS = [
   'temperature', 'alpha', 'beta', 'gamma', 'margin', 'labels', 'normalize', 'grads',
   'backend', 'precision', 'threads', 'logitCacheBytes', 'comm',
 ] as const;
@@ -39,7 +39,6 @@ export interface CheckedLoss {
   k: number;
   /** the value facts of every input given (and of a per-row margin) */
   facts: Partial<Record<InputName | 'margin', RowFacts>>;
-  comm?: Communicator;
 }
 
 /** Sizes from the arguments, or from the query tensor's shape. */
@@ -70,8 +69,8 @@ export function checkLoss(inputs: MbvrInputs, options: MbvrOptions = {}, allowEm
   // and their names are checked, so that a typo or a misplaced option cannot train silently.
   const inp = { ...requireObject(inputs, 'inputs') };
   const opt = { ...requireObject(options, 'options') };
-  requireKnownKeys(inp, LOSS_INPUT_KEYS, 'inputs', { keys: OPTION_KEYS, where: 'options, the second argument' });
-  requireKnownKeys(opt, OPTION_KEYS, 'options', { keys: LOSS_INPUT_KEYS, where: 'inputs, the first argument' });
+  requireKnownKeys(inp, LOSS_INPUT_KEYS, 'inputs', { keys: LOSS_OPTION_KEYS, where: 'options, the second argument' });
+  requireKnownKeys(opt, LOSS_OPTION_KEYS, 'options', { keys: LOSS_INPUT_KEYS, where: 'inputs, the first argument' });
   const query = readMatrix(inp.query, 'query');
   const { batch, dim } = resolveSizes(inp, query, allowEmpty);
   const n = batch * dim;
@@ -110,10 +109,6 @@ export function checkLoss(inputs: MbvrInputs, options: MbvrOptions = {}, allowEm
     if (!Number.isInteger(opt.logitCacheBytes))
       throw invalidParameterError('logitCacheBytes', 'a whole number of bytes >= 0', opt.logitCacheBytes, RangeError);
   }
-  const comm = opt.comm as Communicator | undefined;
-  if (comm !== undefined && (typeof comm !== 'object' || comm === null || typeof (comm as Communicator).allGather !== 'function'))
-    throw invalidParameterError('comm', 'a Communicator (mbvr/mpi init(), or an object implementing it)', comm);
-
   const weight = (v: unknown) => (v === undefined ? 1 : (v as number));
   const need = (name: 'visual' | 'text' | 'shuffled', w: string, term: string) => {
     if (out[name] === undefined)
@@ -135,7 +130,7 @@ export function checkLoss(inputs: MbvrInputs, options: MbvrOptions = {}, allowEm
   const nativeOptions = rest as NativeOptions;
   if (nativeOptions.logitCacheBytes !== undefined)
     nativeOptions.logitCacheBytes = Math.min(nativeOptions.logitCacheBytes, Number.MAX_SAFE_INTEGER);
-  return { inputs: out, options: nativeOptions, k, facts, comm };
+  return { inputs: out, options: nativeOptions, k, facts };
 }
 
 /** The scales of a checked call (from its own facts; data parallel merges every rank's). */

@@ -15,6 +15,7 @@
 // - exact.ts: everything else (K a sizable share of B): a min-cost transport plan
 //   between label classes, realised as a K-regular graph of (row, negative) pairs and
 //   split into K permutations by random-walk matchings, O(B K log B) expected.
+import { MAX_TYPED_LENGTH } from './defaults';
 import { invalidParameterError } from './errors';
 import { freshSeed, seededRandom } from './random';
 import { exactNegatives } from './shuffle/exact';
@@ -34,8 +35,6 @@ export type ModalityShuffleResult = Int32Array & {
   readonly seed: number;
 };
 
-/** Largest typed array Node's V8 allocates (elements). */
-const MAX_ENTRIES = 2 ** 32 - 1;
 
 /**
  * The rows whose visuals give each row its K modality-shuffled negatives:
@@ -56,8 +55,8 @@ export function modalityShuffle(batch: number, options: ModalityShuffleOptions =
   const k = opt.k === undefined ? 1 : positiveInteger(opt.k, 'k');
   if (k >= batch)
     throw invalidParameterError('k', `at most ${batch - 1} (batch - 1: K distinct negatives, none the row itself)`, k, RangeError);
-  if (batch * k > MAX_ENTRIES)
-    throw invalidParameterError('k', `at most ${Math.floor(MAX_ENTRIES / batch)} (batch * k entries must fit in one Int32Array)`, k, RangeError);
+  if (batch * k > MAX_TYPED_LENGTH)
+    throw invalidParameterError('k', `at most ${Math.floor(MAX_TYPED_LENGTH / batch)} (batch * k entries must fit in one Int32Array)`, k, RangeError);
   const given = opt.seed;
   if (given !== undefined && (typeof given !== 'number' || !Number.isInteger(given)))
     throw invalidParameterError('seed', 'an integer', given, typeof given === 'number' ? RangeError : TypeError);

@@ -1,5 +1,5 @@
 // similarity() and shuffledLogits(): the logits of docs/math.md §2 on their own.
-import { DEFAULT_TEMPERATURE } from './defaults';
+import { DEFAULT_TEMPERATURE, MAX_TYPED_LENGTH } from './defaults';
 import { Described, invalidParameterError } from './errors';
 import { native } from './native';
 import { readMatrix } from './tensor';
@@ -17,8 +17,6 @@ import { inspectFinite, requireRepresentable } from './values';
 
 const SIMILARITY_KEYS = ['rows', 'cols', 'dim', 'temperature', 'normalize', 'threads'] as const;
 const SHUFFLED_KEYS = ['batch', 'dim', 'temperature', 'normalize', 'threads'] as const;
-/** The most elements one typed array holds (V8, 64-bit). */
-const MAX_TYPED_LENGTH = 2 ** 32 - 1;
 
 /** rows x cols matrix of c(a_i, b_j) / temperature (cosine when normalize, the default). */
 export function similarity(a: Matrix, b: Matrix, options: SimilarityOptions = {}): Float32Array {

@@ -11,6 +11,7 @@
 import type * as TF from '@tensorflow/tfjs-core';
 import { Described, invalidParameterError } from './errors';
 import { mbvrLossSync } from './loss';
+import { LOSS_OPTION_KEYS } from './loss-check';
 import { tf, warnIfNoGradients } from './tfjs-load';
 import type { MbvrGrads, MbvrOptions, MbvrResult } from './types';
 import { requireKnownKeys, requireObject } from './validate';
@@ -58,11 +59,11 @@ export interface TfMbvrOptions extends Omit<MbvrOptions, 'temperature' | 'margin
 
 type InputName = 'query' | 'fused' | 'visual' | 'text' | 'shuffled';
 const INPUT_NAMES: readonly InputName[] = ['query', 'fused', 'visual', 'text', 'shuffled'];
-/** The adapter's options: the loss's, less `grads`, plus `logitScale` and `onResult`. */
-const TF_OPTION_KEYS = [
-  'temperature', 'logitScale', 'alpha', 'beta', 'gamma', 'margin', 'labels', 'normalize',
-  'backend', 'precision', 'threads', 'logitCacheBytes', 'comm', 'onResult',
-] as const satisfies readonly (keyof TfMbvrOptions)[];
+/** The adapter's options: the loss's, less `grads`, with `logitScale` beside `temperature`, and `onResult`. */
+const TF_OPTION_KEYS: readonly string[] = [
+  ...LOSS_OPTION_KEYS.flatMap((key) => (key === 'grads' ? [] : key === 'temperature' ? [key, 'logitScale'] : [key])),
+  'onResult',
+];
 
 function isTensor(value: unknown): value is TF.Tensor {
   return value instanceof tf.Tensor;

@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { referenceLoss, type ReferenceResult } from '../src/reference';
 import type { MbvrOptions } from '../src/types';
-import { GRAD_KEYS, randInt, randomOptions, randomRows, relativeError, rng, suiteSeed, type Case, type Random } from './helpers';
+import { GRAD_KEYS, randInt, randomCase, randomOptions, relativeError, rng, suiteSeed, type Case, type Random } from './helpers';
 
 // The repository root: the folder above that holds the sources this test runs (the GPU
 // machine runs a compiled copy of the suite from .device/suite/test).
@@ -40,18 +40,7 @@ interface TestCase extends Case {
 // ---- cases ---------------------------------------------------------------------------
 
 function caseOf(random: Random, name: string, batch: number, dim: number, k: number, options: MbvrOptions): TestCase {
-  return {
-    name,
-    batch,
-    dim,
-    k,
-    query: randomRows(random, batch, dim),
-    fused: randomRows(random, batch, dim),
-    visual: randomRows(random, batch, dim),
-    text: randomRows(random, batch, dim),
-    shuffled: randomRows(random, batch * k, dim),
-    options: { temperature: 0.05, ...options },
-  };
+  return { ...randomCase(random, batch, dim, k), name, k, options: { temperature: 0.05, ...options } };
 }
 
 /** Video ids with duplicates: about two rows per id. */

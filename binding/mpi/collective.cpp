@@ -59,6 +59,14 @@ namespace {
 // MPI_Iallreduce and MPI_Ibcast take int counts: longer arrays go in pieces.
 constexpr int64_t kChunk = int64_t{1} << 30;
 
+// step(data, n) over `length` elements of `size` bytes from `base`, kChunk at a time: MPI
+// counts are ints.
+template <class Step>
+void in_chunks(void* base, int64_t length, size_t size, Step step) {
+  for (int64_t at = 0; at < length; at += kChunk)
+    step(static_cast<char*>(base) + at * static_cast<int64_t>(size), static_cast<int>(std::min(kChunk, length - at)));
+}
+
 // Runs start(request) and waits for the request.
 template <class Start>
 void run_request(const char* call, const World& world, Start start) {
@@ -317,12 +325,11 @@ void all_reduce_uint8(Collective& c, const World& world) {
   std::vector<int32_t> wide(static_cast<size_t>(c.length));
   const auto* bytes = static_cast<const uint8_t*>(c.input.data());
   for (int64_t i = 0; i < c.length; ++i) wide[i] = bytes[i];
-  for (int64_t at = 0; at < c.length; at += kChunk) {
-    const int n = static_cast<int>(std::min(kChunk, c.length - at));
+  in_chunks(wide.data(), c.length, sizeof(int32_t), [&](char* data, int n) {
     run_request("MPI_Iallreduce", world, [&](MPI_Request* request) {
-      return MPI_Iallreduce(MPI_IN_PLACE, wide.data() + at, n, MPI_INT32_T, mpi_op(c.param), world.comm, request);
+      return MPI_Iallreduce(MPI_IN_PLACE, data, n, MPI_INT32_T, mpi_op(c.param), world.comm, request);
     });
-  }
+  });
   c.output = std::move(c.input);
   c.output_length = c.length;
   auto* out = static_cast<uint8_t*>(c.output.data());
@@ -334,14 +341,11 @@ void all_reduce(Collective& c, const World& world) {
   // In place: the copy of the input becomes the result.
   c.output = std::move(c.input);
   c.output_length = c.length;
-  const size_t size = element_size(c.dtype);
-  for (int64_t at = 0; at < c.length; at += kChunk) {
-    const int n = static_cast<int>(std::min(kChunk, c.length - at));
-    char* data = static_cast<char*>(c.output.data()) + at * size;
+  in_chunks(c.output.data(), c.length, element_size(c.dtype), [&](char* data, int n) {
     run_request("MPI_Iallreduce", world, [&](MPI_Request* request) {
       return MPI_Iallreduce(MPI_IN_PLACE, data, n, mpi_type(c.dtype), mpi_op(c.param), world.comm, request);
     });
-  }
+  });
 }
 
 void broadcast(Collective& c, const World& world) {
@@ -351,14 +355,11 @@ void broadcast(Collective& c, const World& world) {
     c.output = allocate_or_abort(c.length, c.dtype, c, world);
   }
   c.output_length = c.length;
-  const size_t size = element_size(c.dtype);
-  for (int64_t at = 0; at < c.length; at += kChunk) {
-    const int n = static_cast<int>(std::min(kChunk, c.length - at));
-    char* data = static_cast<char*>(c.output.data()) + at * size;
+  in_chunks(c.output.data(), c.length, element_size(c.dtype), [&](char* data, int n) {
     run_request("MPI_Ibcast", world, [&](MPI_Request* request) {
       return MPI_Ibcast(data, n, mpi_type(c.dtype), static_cast<int>(c.param), world.comm, request);
     });
-  }
+  });
 }
 
 // out[i] = ((seg_0[i] + seg_1[i]) + seg_2[i]) + ...: rank order, in the element type.
