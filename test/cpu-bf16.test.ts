@@ -35,22 +35,30 @@ const bf16: MbvrOptions = { backend: 'cpu', precision: 'bf16' };
 
 describe('precision bf16 on the cpu', () => {
   it('agrees with the float64 reference within 2e-2 over 40 random configurations', () => {
-    const random = rng(suiteSeed + 500);
-    let ranBf16 = 0;
-    for (let n = 0; n < 40; n++) {
-      const batch = n % 3 === 0 ? randInt(random, 257, 600) : randInt(random, 1, 128);
-      const dim = n % 5 === 0 ? randInt(random, 129, 300) : randInt(random, 1, 96);
-      const k = randInt(random, 1, 4);
-      const c = randomCase(random, batch, dim, k);
-      const options = { ...randomOptions(random, batch), ...bf16 };
-      const inputs = inputsOf(c, options, random);
-      const label = `bf16 case ${n} (B=${batch} D=${dim} K=${k} tau=${options.temperature?.toFixed(4)} normalize=${options.normalize} labels=${!!options.labels}, seed ${suiteSeed})`;
-      const out = mbvrLossSync(inputs, options);
-      compareToReference(out, inputs, options, label, BF16_BOUND, DTAU_FLOOR);
-      if (out.precision === 'bf16') ranBf16++;
+    // Where bf16 is emulated, still with the accuracy rule a native machine applies: the
+    // bound is for the cases the rule keeps in bf16 (forced, a case with tau sqrt(d_eff)
+    // well below 0.045 misses it, as docs/math.md §5 says).
+    if (!native) process.env.MBVR_BF16_FALLBACK = 'rule';
+    try {
+      const random = rng(suiteSeed + 500);
+      let ranBf16 = 0;
+      for (let n = 0; n < 40; n++) {
+        const batch = n % 3 === 0 ? randInt(random, 257, 600) : randInt(random, 1, 128);
+        const dim = n % 5 === 0 ? randInt(random, 129, 300) : randInt(random, 1, 96);
+        const k = randInt(random, 1, 4);
+        const c = randomCase(random, batch, dim, k);
+        const options = { ...randomOptions(random, batch), ...bf16 };
+        const inputs = inputsOf(c, options, random);
+        const label = `bf16 case ${n} (B=${batch} D=${dim} K=${k} tau=${options.temperature?.toFixed(4)} normalize=${options.normalize} labels=${!!options.labels}, seed ${suiteSeed})`;
+        const out = mbvrLossSync(inputs, options);
+        compareToReference(out, inputs, options, label, BF16_BOUND, DTAU_FLOOR);
+        if (out.precision === 'bf16') ranBf16++;
+      }
+      // Most of these run in bf16; the rest (tiny tau * sqrt(D)) fall back to fp32.
+      assert.ok(ranBf16 >= 20, `only ${ranBf16} of 40 cases ran in bf16`);
+    } finally {
+      if (!native) process.env.MBVR_BF16_FALLBACK = '0';
     }
-    // Most of these run in bf16; the rest (tiny tau * sqrt(D)) fall back to fp32.
-    assert.ok(ranBf16 >= 20, `only ${ranBf16} of 40 cases ran in bf16`);
   });
 
   it('falls back to fp32 where bf16 would miss the bound (tau sqrt(d_eff) < 0.045), unless forced', { skip: !native }, () => {

@@ -35,7 +35,8 @@ namespace mbvr::cpu {
 // 7.6e-3 above that threshold and reaches 2.7e-2 (beyond the bound of 2e-2) below it; the plain
 // tau sqrt(D) rule let 2.3e-2 through at D = 1024 with 2 active coordinates. Below it,
 // and on a CPU without AVX512-BF16 (emulated bf16 would be slower than fp32 and less
-// exact), the products run in fp32. MBVR_BF16_FALLBACK=0 / 1 forces never / always.
+// exact), the products run in fp32. MBVR_BF16_FALLBACK=0 / 1 forces never / always;
+// =rule applies the rule even where bf16 is emulated.
 // (docs/math.md §5.) The row shapes come from p.shapes when given (a data-parallel call:
 // the maxima over every rank), else from a scan of p's inputs.
 Precision products_precision(const LossParams& p, int threads);
