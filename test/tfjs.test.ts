@@ -372,7 +372,9 @@ describe('mbvr/tfjs: a learned logit scale s = ln(1 / tau)', () => {
     const random = rng(suiteSeed + 41);
     const c = randomCase(random, 5, 3, 1);
     const [query, fused] = [tf.tensor2d(c.query, [5, 3]), tf.tensor2d(c.fused, [5, 3])];
-    const scalar = tf.scalar(0.2), number = 0.2;
+    // A float32 tensor holds 0.2 as 0.2000000030; the number must be that same value, or the
+    // fused positive differs by 3e-9 / tau and the loss now and then by one ulp.
+    const scalar = tf.scalar(0.2), number = Math.fround(0.2);
     const options = { alpha: 0, beta: 0, gamma: 0 };
     const a = mbvrLoss({ query, fused }, { ...options, margin: scalar }).dataSync()[0];
     const b = mbvrLoss({ query, fused }, { ...options, margin: number }).dataSync()[0];
