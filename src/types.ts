@@ -143,7 +143,8 @@ export interface BackendsInfo {
     simd: string;
     /** the fp32 matrix-product kernel in use, e.g. 'avx512 12x32' */
     gemm: string;
-    /** precision 'bf16' on the CPU: native (AVX512-BF16), else bf16 requests run in fp32 */
+    /** precision 'bf16' on the CPU: native (AVX512-BF16), else bf16 requests run in fp32
+     * (as they do, native or not, where bf16 would miss its bound: docs/math.md §5) */
     bf16: { native: boolean; kernel: string };
   };
   cuda: {

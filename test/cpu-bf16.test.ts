@@ -52,10 +52,14 @@ describe('precision bf16 on the cpu', () => {
         const label = `bf16 case ${n} (B=${batch} D=${dim} K=${k} tau=${options.temperature?.toFixed(4)} normalize=${options.normalize} labels=${!!options.labels}, seed ${suiteSeed})`;
         const out = mbvrLossSync(inputs, options);
         compareToReference(out, inputs, options, label, BF16_BOUND, DTAU_FLOOR);
+        // Below 32 documents the errors of a few entries do not average out (B <= 4 missed
+        // the bound in 2-3% of calls): fp32.
+        if (batch < 32) assert.equal(out.precision, 'fp32', `${label}: precision`);
         if (out.precision === 'bf16') ranBf16++;
       }
-      // Most of these run in bf16; the rest (tiny tau * sqrt(D)) fall back to fp32.
-      assert.ok(ranBf16 >= 20, `only ${ranBf16} of 40 cases ran in bf16`);
+      // Most of these run in bf16 (20 to 37 of 40 over 300 seeds); the rest (tiny
+      // tau * sqrt(D), or B < 32) fall back to fp32.
+      assert.ok(ranBf16 >= 15, `only ${ranBf16} of 40 cases ran in bf16`);
     } finally {
       if (!native) process.env.MBVR_BF16_FALLBACK = '0';
     }

@@ -62,6 +62,7 @@ Precision products_precision(const LossParams& p, int threads) {
   // "rule": the accuracy rule below even without the native kernel (emulated bf16), so
   // that a machine without AVX512-BF16 can test what one with it runs.
   if (!bf16_kernel_native() && !(force && std::strcmp(force, "rule") == 0)) return Precision::Fp32;
+  if (p.batch < kBf16MinBatch) return Precision::Fp32;  // too few entries to average errors
   RowShapes shapes;
   if (p.shapes) {
     shapes = *p.shapes;
