@@ -179,7 +179,7 @@ describe('settings whose results float32 cannot hold are a RangeError naming the
       const what = `tied, B=${batch} D=${dim} K=${k} margin ${margin}`;
       assert.ok(scalarError(out.loss, ref.loss) <= 1e-3, `${what}: loss ${out.loss} vs ${ref.loss}`);
       const all = (g: Partial<Record<(typeof GRAD_KEYS)[number], ArrayLike<number>>>) => GRAD_KEYS.flatMap((key) => Array.from(g[key]!));
-      let parts = 0;
+      let parts = 0; // the squared size of the gradients' parts, 1 / (tau |row|) a row
       for (const key of GRAD_KEYS) {
         const x = cs[key] as Float32Array;
         for (let r = 0; r < x.length / dim; r++) {
@@ -188,8 +188,7 @@ describe('settings whose results float32 cannot hold are a RangeError naming the
           parts += 1 / (temperature ** 2 * norm2);
         }
       }
-      const [o, r] = [all(out.grads), all(ref.grads)];
-      const gradError = Math.sqrt(o.reduce((s, v, i) => s + (v - r[i]) ** 2, 0) / Math.max(parts, r.reduce((s, v) => s + v * v, 0)));
+      const gradError = relativeError(Float64Array.from(all(out.grads)), Float64Array.from(all(ref.grads)), Math.sqrt(parts));
       assert.ok(gradError <= 1e-3, `${what}: gradients ${gradError.toExponential(2)}`);
       const tauError = Math.abs(out.grads.temperature - ref.grads.temperature) / (LOGIT_LIMIT / temperature);
       assert.ok(tauError <= 1e-3, `${what}: dL/dtau ${out.grads.temperature} vs ${ref.grads.temperature}`);

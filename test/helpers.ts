@@ -81,7 +81,9 @@ export function randomOptions(random: Random, batch: number): MbvrOptions {
   return options;
 }
 
-export function relativeError(out: ArrayLike<number>, ref: ArrayLike<number>): number {
+/** ||out - ref|| / ||ref||; with `floor`, over max(||ref||, floor): a result whose parts
+ * cancel to near 0 is then measured against the size of its parts. */
+export function relativeError(out: ArrayLike<number>, ref: ArrayLike<number>, floor = 0): number {
   assert.equal(out.length, ref.length, 'lengths differ');
   let num = 0;
   let den = 0;
@@ -89,6 +91,7 @@ export function relativeError(out: ArrayLike<number>, ref: ArrayLike<number>): n
     num += (out[i] - ref[i]) ** 2;
     den += ref[i] ** 2;
   }
+  den = Math.max(den, floor * floor);
   if (den === 0) return Math.sqrt(num);
   return Math.sqrt(num / den);
 }
